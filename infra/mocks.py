@@ -1,0 +1,148 @@
+"""Mocks that answer like Google, and a monitor that records every registration.
+
+Ids and computed outputs follow Google's formats (``projects/{p}/topics/{id}``, a
+created service account's email, the Pub/Sub service agent of a project number), so
+every reference in an offline plan reads as it would in the cloud.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _sync_await
+
+
+def project_number(project: str) -> str:
+    """A stable stand-in for ``project``'s number (the real one needs the cloud)."""
+    # Twelve digits, never a leading zero, like a real project number.
+    return str(10**11 + int(hashlib.sha256(project.encode()).hexdigest(), 16) % (9 * 10**11))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with integral floats as ints: the wire format carries every number as a
+    double, but Google (and a reviewer) reads ``600``, not ``600.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+class GoogleMocks(pulumi.runtime.Mocks):
+    """Resource and function mocks returning Google-shaped ids and outputs."""
+
+    def __init__(self, project: str, region: str):
+        self.project = project
+        self.region = region
+
+    def _outputs(self, typ: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        project = inputs.get("project") or self.project
+        name = inputs.get("name")
+        if typ == "gcp:pubsub/topic:Topic":
+            return f"projects/{project}/topics/{name}", {}
+        if typ == "gcp:pubsub/subscription:Subscription":
+            return f"projects/{project}/subscriptions/{name}", {}
+        if typ == "gcp:cloudscheduler/job:Job":
+            region = inputs.get("region") or self.region
+            return f"projects/{project}/locations/{region}/jobs/{name}", {"state": "ENABLED"}
+        if typ == "gcp:serviceaccount/account:Account":
+            email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
+            full = f"projects/{project}/serviceAccounts/{email}"
+            return full, {"email": email, "name": full, "member": f"serviceAccount:{email}"}
+        if typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+            service = inputs["service"].split(".")[0]
+            email = f"service-{project_number(project)}@gcp-sa-{service}.iam.gserviceaccount.com"
+            return f"projects/{project}/services/{inputs['service']}", {"email": email, "member": f"serviceAccount:{email}"}
+        if typ == "gcp:monitoring/alertPolicy:AlertPolicy":
+            digest = hashlib.sha256(inputs.get("displayName", "").encode()).hexdigest()[:16]
+            full = f"projects/{project}/alertPolicies/{digest}"
+            return full, {"name": full}
+        if typ.endswith("IAMMember") or typ.endswith("IamMember"):
+            target = (
+                inputs.get("topic")
+                or inputs.get("subscription")
+                or inputs.get("serviceAccountId")
+                or f"projects/{project}/locations/{inputs.get('location')}/services/{name}"
+            )
+            return f"{target}/{inputs['role']}/{inputs['member']}", {"etag": "BwYmock="}
+        return f"{name or typ}-id", {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
+        if not args.custom:
+            return None, {}
+        resource_id, computed = self._outputs(args.typ, args.inputs)
+        return resource_id, {**args.inputs, **computed}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, Optional[list]]:
+        if args.token == "gcp:organizations/getProject:getProject":
+            project = args.args.get("projectId") or self.project
+            return {"projectId": project, "number": project_number(project), "name": project}, []
+        return {}, []
+
+
+@dataclass
+class Registration:
+    """One resource the program registered, with the options that matter for review."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    ignore_changes: list[str] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    protect: bool = False
+    delete_before_replace: bool = False
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that keeps every registration, options included.
+
+    Pulumi's own mocks record no resource options; tests and the offline plan need
+    them (``ignore_changes``, parents, dependencies).
+    """
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        pulumi_mocks._ensure_event_loop()
+        inputs = _plain(rpc.deserialize_properties(request.object))
+        custom = bool(request.custom)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                parent=request.parent,
+                custom=custom,
+                inputs=inputs,
+                ignore_changes=list(request.ignoreChanges),
+                dependencies=list(request.dependencies),
+                property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
+                protect=bool(request.protect),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+            )
+        )
+        args = pulumi.runtime.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider, custom=custom
+        )
+        resource_id, state = self.mocks.new_resource(args)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        return resource_pb2.RegisterResourceResponse(
+            urn=urn, id=resource_id or "", object=_sync_await(rpc.serialize_properties(state, {}))
+        )

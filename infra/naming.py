@@ -1,0 +1,75 @@
+"""Resource ids the running app expects, and Google's rules for them.
+
+The ids are the contract with the app (see ``task-infrastructure.md`` §1): the app
+publishes to ``{env}--gyrinx.tasks--{path}`` and the push handler routes by task name,
+so these formats must not change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+# Pub/Sub topic and subscription ids: 3-255 chars, a letter first, then [A-Za-z0-9-_.~+%].
+_PUBSUB_ID = re.compile(r"[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}")
+# Cloud Scheduler job ids: [A-Za-z0-9_-], at most 500 chars.
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,500}")
+
+
+@dataclass(frozen=True)
+class TaskNames:
+    """The Google resource ids of one task in one environment."""
+
+    topic: str
+    subscription: str
+    dead_letter_topic: str
+    dead_letter_subscription: str
+    job: str
+
+
+def topic_id(environment: str, path: str) -> str:
+    """The task topic id the app publishes to."""
+    return f"{environment}--gyrinx.tasks--{path}"
+
+
+def scheduler_job_id(environment: str, path: str) -> str:
+    """The scheduler job id; job ids allow no dots, so they become hyphens."""
+    return f"{environment}--gyrinx-scheduler--{path.replace('.', '-')}"
+
+
+def scheduler_description(name: str, schedule: str, time_zone: str) -> str:
+    """The job description the app has always used (kept, so adopting a job shows no diff)."""
+    return f"Scheduled task: {name} ({schedule} {time_zone})"
+
+
+def task_names(environment: str, path: str) -> TaskNames:
+    """Every resource id of the task at ``path`` (job id included, scheduled or not)."""
+    topic = topic_id(environment, path)
+    return TaskNames(
+        topic=topic,
+        subscription=f"{topic}-sub",
+        dead_letter_topic=f"{topic}-dlq",
+        dead_letter_subscription=f"{topic}-dlq-sub",
+        job=scheduler_job_id(environment, path),
+    )
+
+
+def pubsub_id_problem(resource_id: str) -> Optional[str]:
+    """Why ``resource_id`` is not a valid topic or subscription id, or None."""
+    if not 3 <= len(resource_id) <= 255:
+        return f"is {len(resource_id)} characters long (Pub/Sub allows 3-255)"
+    if resource_id.lower().startswith("goog"):
+        return 'starts with "goog", which Pub/Sub reserves'
+    if not _PUBSUB_ID.fullmatch(resource_id):
+        return "must start with a letter and use only letters, digits and - _ . ~ + %"
+    return None
+
+
+def job_id_problem(job_id: str) -> Optional[str]:
+    """Why ``job_id`` is not a valid Cloud Scheduler job id, or None."""
+    if len(job_id) > 500:
+        return f"is {len(job_id)} characters long (Cloud Scheduler allows at most 500)"
+    if not _JOB_ID.fullmatch(job_id):
+        return "may use only letters, digits, - and _"
+    return None

@@ -1,0 +1,138 @@
+"""The offline runner: the real program under Pulumi's mock runtime, no cloud, no CLI.
+
+``run_plan`` executes ``__main__.py`` itself (not a copy) with the stack's config merged
+as the CLI would merge it, and returns every registration and the stack outputs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import runpy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+import pulumi
+from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra import stack_config
+from infra.mocks import GoogleMocks, RecordingMonitor, Registration
+
+MAIN = stack_config.PROJECT_DIR / "__main__.py"
+
+
+@dataclass
+class Plan:
+    """What one run of the program declared."""
+
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+
+    def resources(self) -> list[dict[str, Any]]:
+        """``{"type", "name", "inputs"}`` for every resource, sorted by type then name."""
+        return sorted(
+            ({"type": r.type, "name": r.name, "inputs": r.inputs} for r in self.registrations),
+            key=lambda r: (r["type"], r["name"]),
+        )
+
+    def to_json(self) -> str:
+        """The plan as canonical JSON: the same bytes on every run over the same input."""
+        return json.dumps({"resources": self.resources(), "outputs": self.outputs}, indent=2, sort_keys=True) + "\n"
+
+    def by_name(self, type_: str, name: str) -> Registration:
+        """The registration of ``type_`` called ``name``; ``KeyError`` when absent."""
+        for registration in self.registrations:
+            if registration.type == type_ and registration.name == name:
+                return registration
+        raise KeyError(f"{type_} {name} not in the plan")
+
+
+def _execute(main: Path, stack: str, config: Mapping[str, str], preview: bool) -> Plan:
+    pulumi.runtime.set_all_config(dict(config))
+    mocks = GoogleMocks(config.get("gcp:project", "project"), config.get("gcp:region", "region"))
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=stack_config.PROJECT, stack=stack, preview=preview, monitor=monitor)
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    root = get_root_resource()
+    outputs = _sync_await(pulumi.Output.from_input(root.outputs).future()) if root.outputs else {}
+    return Plan(stack=stack, registrations=monitor.registrations, outputs=outputs)
+
+
+def run_plan(
+    stack: str,
+    overrides: Iterable[str] = (),
+    *,
+    config: Optional[Mapping[str, str]] = None,
+    project_dir: Path = stack_config.PROJECT_DIR,
+    preview: bool = False,
+) -> Plan:
+    """Run the program for ``stack`` under mocks and return what it declared.
+
+    ``config`` replaces the merged stack config entirely when given (tests use it);
+    otherwise Pulumi.yaml defaults, the stack file and ``overrides`` are merged.
+    Raises ``InvalidInput`` when the program refuses its input.
+    """
+    if config is None:
+        config = stack_config.merged_config(stack, overrides, project_dir)
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    # A fresh context per run: the SDK keeps its settings, config and root stack in
+    # context variables, so runs in one process never see each other's state.
+    return contextvars.Context().run(_execute, project_dir / "__main__.py", stack, config, preview)
+
+
+_SHORT_TYPES = {
+    "gcp:pubsub/topic:Topic": "topic",
+    "gcp:pubsub/subscription:Subscription": "subscription",
+    "gcp:pubsub/topicIAMMember:TopicIAMMember": "topic IAM",
+    "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember": "subscription IAM",
+    "gcp:cloudscheduler/job:Job": "scheduler job",
+    "gcp:serviceaccount/account:Account": "service account",
+    "gcp:serviceaccount/iAMMember:IAMMember": "service account IAM",
+    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": "Cloud Run IAM",
+    "gcp:projects/serviceIdentity:ServiceIdentity": "service identity",
+    "gcp:monitoring/alertPolicy:AlertPolicy": "alert policy",
+}
+
+
+def _detail(registration: Registration) -> str:
+    inputs = registration.inputs
+    if "role" in inputs:
+        return f"{inputs['role']} -> {inputs['member']}"
+    if registration.type == "gcp:cloudscheduler/job:Job":
+        state = "PAUSED" if inputs.get("paused") else "enabled"
+        return f"{inputs['name']}  [{inputs['schedule']} {inputs['timeZone']}, {state}]"
+    if registration.type == "gcp:pubsub/subscription:Subscription" and "pushConfig" in inputs:
+        return f"{inputs['name']}  [push, ack {inputs['ackDeadlineSeconds']}s, dead-letter after {inputs['deadLetterPolicy']['maxDeliveryAttempts']}]"
+    return str(inputs.get("name") or inputs.get("displayName") or inputs.get("accountId") or inputs.get("service") or "")
+
+
+def render_table(plan: Plan) -> str:
+    """A readable plan: shared resources first, then one block per task."""
+    by_parent: dict[str, list[Registration]] = {}
+    components = [r for r in plan.registrations if not r.custom]
+    for registration in plan.registrations:
+        if registration.custom:
+            by_parent.setdefault(registration.parent, []).append(registration)
+    custom_count = sum(len(children) for children in by_parent.values())
+    lines = [f"Offline plan of stack {plan.stack}: {custom_count} resources, {sum(1 for c in components if c.type.endswith(':TaskQueue'))} tasks", ""]
+    for component in sorted(components, key=lambda c: (c.type.endswith(":TaskQueue"), c.name)):
+        label = f"task {component.name}" if component.type.endswith(":TaskQueue") else component.name
+        lines.append(f"{label}  ({component.type})")
+        for child in sorted(by_parent.get(component.urn, []), key=lambda c: (c.type, c.name)):
+            kind = _SHORT_TYPES.get(child.type, child.type)
+            lines.append(f"  {kind:<20} {child.name:<38} {_detail(child)}")
+        lines.append("")
+    lines.append("Outputs:")
+    for key in sorted(k for k in plan.outputs if k != "tasks"):
+        lines.append(f"  {key}: {json.dumps(plan.outputs[key], sort_keys=True)}")
+    return "\n".join(lines) + "\n"

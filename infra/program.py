@@ -1,0 +1,57 @@
+"""The program ``__main__.py`` runs: read and check everything, then declare.
+
+Nothing is declared until the settings and every task have been checked, so bad input
+never produces a half-applied plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra import settings as settings_module
+from infra.problems import InvalidInput
+from infra.registry import Task, load_tasks
+from infra.settings import Settings
+from infra.shared_iam import SharedIam
+from infra.task_queue import TaskQueue
+from infra.validation import validate_tasks
+
+
+def load() -> tuple[Settings, list[Task]]:
+    """The stack's settings and the registry's tasks, all checked.
+
+    Raises :class:`InvalidInput` with every problem in the settings and the tasks.
+    """
+    problems: list[str] = []
+    settings = None
+    try:
+        settings = settings_module.read_settings()
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+
+    tasks = None
+    try:
+        tasks = load_tasks(settings.registry if settings else settings_module.registry_reference())
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+
+    if tasks is not None:
+        environment = settings.environment if settings else settings_module.environment_name()
+        allow_empty = settings.allow_empty_registry if settings else False
+        problems.extend(validate_tasks(tasks, environment, allow_empty))
+
+    if problems:
+        raise InvalidInput(problems)
+    return settings, tasks
+
+
+def declare(settings: Settings, tasks: list[Task]) -> dict[str, Any]:
+    """Declare the stack's resources; returns the stack outputs to export."""
+    shared = SharedIam("shared", settings)
+    queues = [TaskQueue(task, settings, shared) for task in tasks]
+    return {
+        "tasks": {queue_task.name: queue.summary() for queue_task, queue in zip(tasks, queues)},
+        "flags": dict(settings.flags),
+        "pushEndpoint": settings.push_endpoint,
+        "pushServiceAccount": shared.push_account_email,
+    }

@@ -1,0 +1,279 @@
+"""The stack's settings: read once from ``pulumi.Config``, validated once, frozen.
+
+Every config key the program reads is read here and nowhere else. A bad value, or a
+``gyrinx-tasks:`` key the program does not know (a typo in a stack file), is reported
+with the key's name, together with every other problem.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, Optional
+from urllib.parse import urlsplit
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from infra.problems import InvalidInput
+
+PROJECT = "gyrinx-tasks"
+DEFAULT_REGISTRY = "gyrinx.tasks.registry:get_all_tasks"
+DEFAULT_PUSH_ACCOUNT_ID = "pubsub-invoker"
+
+# Every key of the project's namespace the program reads; anything else is a typo.
+KNOWN_KEYS = frozenset(
+    {
+        "environment",
+        "serviceUrl",
+        "pushServiceAccountId",
+        "pushServiceAccountEmail",
+        "appServiceAccount",
+        "cloudRunService",
+        "cloudRunRegion",
+        "flags",
+        "labels",
+        "registry",
+        "allowEmptyRegistry",
+        "alertNotificationChannels",
+    }
+)
+
+_ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,29}")
+_ACCOUNT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_FLAG = re.compile(r"[A-Z][A-Z0-9_]*")
+_LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One stack's validated settings. Build it with :func:`read_settings`."""
+
+    stack: str
+    project: str
+    region: str
+    environment: str
+    service_url: str
+    push_service_account_id: str
+    # An existing account to push as; None means the program creates and manages one.
+    push_service_account_email: Optional[str]
+    app_service_account: Optional[str]
+    cloud_run_service: Optional[str]
+    cloud_run_region: str
+    registry: str
+    allow_empty_registry: bool
+    flags: Mapping[str, bool] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    alert_notification_channels: tuple[str, ...] = ()
+
+    @property
+    def push_endpoint(self) -> str:
+        """Where every push subscription delivers (the trailing slash is required)."""
+        return f"{self.service_url}/tasks/pubsub/"
+
+    @property
+    def manages_push_service_account(self) -> bool:
+        """True when this stack creates the push service account itself."""
+        return self.push_service_account_email is None
+
+    @property
+    def resource_labels(self) -> dict[str, str]:
+        """Labels for every labelled resource: the stack's own plus the fixed ones."""
+        return {**self.labels, "environment": self.environment, "managed-by": "pulumi"}
+
+
+class _Reader:
+    """Reads typed values from one config namespace, collecting problems by key."""
+
+    def __init__(self, namespace: str):
+        self.namespace = namespace
+        self.config = pulumi.Config(namespace)
+        self.problems: list[str] = []
+
+    def _key(self, key: str) -> str:
+        return f"{self.namespace}:{key}"
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"config {self._key(key)}: {message}")
+
+    def string(self, key: str, default: Optional[str] = None, required: bool = False) -> Optional[str]:
+        value = self.config.get(key)
+        if value is None or value == "":
+            if required:
+                self.problem(key, "is required but not set")
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.config.get(key)
+        if value is None:
+            return default
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        self.problem(key, f"{value!r} is not a boolean (true or false)")
+        return default
+
+    def structured(self, key: str, expected: type, default: Any) -> Any:
+        value = self.config.get(key)
+        if value is None:
+            return default
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            self.problem(key, f"{value!r} is not valid JSON")
+            return default
+        if not isinstance(parsed, expected):
+            self.problem(key, f"must be {'an object' if expected is dict else 'a list'}, got {value!r}")
+            return default
+        return parsed
+
+    def matching(self, key: str, value: Optional[str], pattern: re.Pattern, rule: str) -> Optional[str]:
+        if value is not None and not pattern.fullmatch(value):
+            self.problem(key, f"{value!r} {rule}")
+        return value
+
+
+def _all_config_keys() -> set[str]:
+    # What the engine passed in: explicit config plus the PULUMI_CONFIG environment bag.
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def _service_url_problem(url: str) -> Optional[str]:
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return "must be an https:// URL (Pub/Sub only pushes to https with OIDC)"
+    if not parts.netloc:
+        return "has no host"
+    if parts.path not in ("",) or parts.query or parts.fragment:
+        return (
+            "must be the bare service URL (no path, query or trailing slash): it is also the "
+            "OIDC audience, which must equal the app's CLOUD_RUN_SERVICE_URL exactly"
+        )
+    return None
+
+
+def _flags(reader: _Reader) -> dict[str, bool]:
+    raw = reader.structured("flags", dict, {})
+    flags = {}
+    for name, value in sorted(raw.items()):
+        if not _FLAG.fullmatch(name):
+            reader.problem("flags", f"flag name {name!r} must be UPPER_SNAKE_CASE like ENABLE_BATCH_JOB")
+        elif not isinstance(value, bool):
+            reader.problem("flags", f"flag {name} is {value!r}; it must be true or false")
+        else:
+            flags[name] = value
+    return flags
+
+
+def _labels(reader: _Reader) -> dict[str, str]:
+    raw = reader.structured("labels", dict, {})
+    labels = {}
+    for key, value in sorted(raw.items()):
+        if key in ("environment", "managed-by"):
+            reader.problem("labels", f"label {key!r} is set by the program and cannot be overridden")
+        elif not _LABEL_KEY.fullmatch(key):
+            reader.problem("labels", f"label key {key!r} must be lowercase letters, digits, _ or -, starting with a letter, at most 63 characters")
+        elif not isinstance(value, str) or not _LABEL_VALUE.fullmatch(value):
+            reader.problem("labels", f"label {key}={value!r}: values must be strings of lowercase letters, digits, _ or -, at most 63 characters")
+        else:
+            labels[key] = value
+    return labels
+
+
+def _channels(reader: _Reader) -> tuple[str, ...]:
+    raw = reader.structured("alertNotificationChannels", list, [])
+    channels = []
+    for channel in raw:
+        if not isinstance(channel, str) or not channel.startswith("projects/") or "/notificationChannels/" not in channel:
+            reader.problem(
+                "alertNotificationChannels",
+                f"{channel!r} is not a channel name like projects/PROJECT/notificationChannels/ID",
+            )
+        else:
+            channels.append(channel)
+    return tuple(channels)
+
+
+def read_settings(stack: Optional[str] = None) -> Settings:
+    """Read and validate the current stack's settings.
+
+    Raises :class:`InvalidInput` listing every problem, each naming its config key.
+    """
+    stack = stack or pulumi.get_stack()
+    gcp = _Reader("gcp")
+    own = _Reader(PROJECT)
+
+    unknown = sorted(
+        key.split(":", 1)[1]
+        for key in _all_config_keys()
+        if key.startswith(f"{PROJECT}:") and key.split(":", 1)[1] not in KNOWN_KEYS
+    )
+    for key in unknown:
+        own.problem(key, f"is not a setting this program reads (known: {', '.join(sorted(KNOWN_KEYS))})")
+
+    project = gcp.string("project", required=True) or ""
+    region = gcp.string("region", required=True) or ""
+
+    environment = own.string("environment", default=stack) or stack
+    own.matching(
+        "environment",
+        environment,
+        _ENVIRONMENT,
+        "must be lowercase letters, digits and -, starting with a letter, at most 30 characters "
+        "(it prefixes every resource id and is a label value)",
+    )
+
+    service_url = own.string("serviceUrl", required=True) or ""
+    if service_url:
+        problem = _service_url_problem(service_url)
+        if problem:
+            own.problem("serviceUrl", f"{service_url!r} {problem}")
+
+    push_id = own.string("pushServiceAccountId", default=DEFAULT_PUSH_ACCOUNT_ID)
+    own.matching("pushServiceAccountId", push_id, _ACCOUNT_ID, "must be 6-30 lowercase letters, digits or -, starting with a letter")
+    push_email = own.matching(
+        "pushServiceAccountEmail", own.string("pushServiceAccountEmail"), _EMAIL, "is not an email address"
+    )
+    app_account = own.matching("appServiceAccount", own.string("appServiceAccount"), _EMAIL, "is not an email address")
+    # The registry reference is checked where it is loaded (infra.registry), so a bad one
+    # is reported once.
+    registry = own.string("registry", default=DEFAULT_REGISTRY)
+
+    settings = Settings(
+        stack=stack,
+        project=project,
+        region=region,
+        environment=environment,
+        service_url=service_url,
+        push_service_account_id=push_id or DEFAULT_PUSH_ACCOUNT_ID,
+        push_service_account_email=push_email,
+        app_service_account=app_account,
+        cloud_run_service=own.string("cloudRunService"),
+        cloud_run_region=own.string("cloudRunRegion", default=region) or region,
+        registry=registry or DEFAULT_REGISTRY,
+        allow_empty_registry=own.boolean("allowEmptyRegistry", False),
+        flags=MappingProxyType(_flags(own)),
+        labels=MappingProxyType(_labels(own)),
+        alert_notification_channels=_channels(own),
+    )
+    problems = gcp.problems + own.problems
+    if problems:
+        raise InvalidInput(problems)
+    return settings
+
+
+def registry_reference() -> str:
+    """The configured registry reference, read on its own so a registry can be loaded
+    (and its problems reported) even when other settings are bad."""
+    return pulumi.Config(PROJECT).get("registry") or DEFAULT_REGISTRY
+
+
+def environment_name(stack: Optional[str] = None) -> str:
+    """The configured environment prefix (the stack name by default), unvalidated."""
+    return pulumi.Config(PROJECT).get("environment") or stack or pulumi.get_stack()
+
+

@@ -1,0 +1,82 @@
+"""Per-stack resources every task shares: the Pub/Sub service agent, the push
+service account, and the grants that let Pub/Sub push to Cloud Run with OIDC."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.settings import Settings
+
+
+class SharedIam(pulumi.ComponentResource):
+    """The stack's Pub/Sub service identity, push service account and shared grants.
+
+    - ``gcp.projects.ServiceIdentity`` makes sure the Pub/Sub service agent exists
+      before any grant names it (service agents are created lazily).
+    - The push service account is created here unless the stack names an existing one
+      (``pushServiceAccountEmail``).
+    - The service agent gets ``roles/iam.serviceAccountTokenCreator`` on the push
+      account so it can mint OIDC tokens (needed for projects whose Pub/Sub predates
+      April 2021, harmless elsewhere).
+    - With ``cloudRunService`` set, the push account gets ``roles/run.invoker`` on it.
+    """
+
+    pubsub_agent_member: pulumi.Output[str]
+    push_account_email: pulumi.Output[str]
+
+    def __init__(self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("gyrinx-tasks:index:SharedIam", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.pubsub_agent = gcp.projects.ServiceIdentity(
+            "pubsub-service-agent",
+            project=settings.project,
+            service="pubsub.googleapis.com",
+            opts=child,
+        )
+        self.pubsub_agent_member = self.pubsub_agent.member
+
+        self.push_account: Optional[gcp.serviceaccount.Account] = None
+        if settings.manages_push_service_account:
+            self.push_account = gcp.serviceaccount.Account(
+                "push-service-account",
+                project=settings.project,
+                account_id=settings.push_service_account_id,
+                display_name=f"Pub/Sub push to gyrinx tasks ({settings.environment})",
+                description="Identity Pub/Sub signs OIDC tokens as when pushing tasks to Cloud Run.",
+                opts=child,
+            )
+            push_account_name = self.push_account.name
+            self.push_account_email = self.push_account.email
+        else:
+            email = settings.push_service_account_email
+            push_account_name = pulumi.Output.from_input(f"projects/{settings.project}/serviceAccounts/{email}")
+            self.push_account_email = pulumi.Output.from_input(email)
+        push_member = self.push_account_email.apply(lambda email: f"serviceAccount:{email}")
+
+        self.token_creator = gcp.serviceaccount.IAMMember(
+            "push-token-creator",
+            service_account_id=push_account_name,
+            role="roles/iam.serviceAccountTokenCreator",
+            member=self.pubsub_agent_member,
+            opts=child,
+        )
+
+        self.run_invoker: Optional[gcp.cloudrunv2.ServiceIamMember] = None
+        if settings.cloud_run_service:
+            self.run_invoker = gcp.cloudrunv2.ServiceIamMember(
+                "push-run-invoker",
+                project=settings.project,
+                location=settings.cloud_run_region,
+                name=settings.cloud_run_service,
+                role="roles/run.invoker",
+                member=push_member,
+                opts=child,
+            )
+
+        self.register_outputs(
+            {"pubsubAgentMember": self.pubsub_agent_member, "pushAccountEmail": self.push_account_email}
+        )
