@@ -1,0 +1,134 @@
+"""The offline runner: config merged as the CLI would, and the plan it prints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra import offline, stack_config
+from infra.__main__ import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: gyrinx-tasks\nruntime: python\nconfig:\n"
+        "  registry:\n    type: string\n    default: from.pulumi:yaml\n"
+        "  allowEmptyRegistry:\n    type: boolean\n    default: false\n"
+        "  gcp:region:\n    value: us-central1\n"
+    )
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        "config:\n  gyrinx-tasks:registry: from.stack:file\n  gyrinx-tasks:flags:\n    B: true\n    A: false\n"
+        "  gyrinx-tasks:token:\n    secure: v1:abc\n"
+    )
+    return tmp_path
+
+
+def test_pulumi_yaml_defaults_apply_first(project):
+    config = stack_config.merged_config("dev", project_dir=project)
+    assert config["gyrinx-tasks:allowEmptyRegistry"] == "false"
+    assert config["gcp:region"] == "us-central1"
+
+
+def test_stack_file_overrides_pulumi_yaml(project):
+    assert stack_config.merged_config("dev", project_dir=project)["gyrinx-tasks:registry"] == "from.stack:file"
+
+
+def test_command_line_overrides_the_stack_file(project):
+    config = stack_config.merged_config("dev", ["registry=from.command:line"], project_dir=project)
+    assert config["gyrinx-tasks:registry"] == "from.command:line"
+
+
+def test_objects_reach_the_program_as_json(project):
+    assert json.loads(stack_config.merged_config("dev", project_dir=project)["gyrinx-tasks:flags"]) == {
+        "A": False,
+        "B": True,
+    }
+
+
+def test_a_json_override_is_parsed(project):
+    config = stack_config.merged_config("dev", ['flags={"X": false}', "allowEmptyRegistry=true", "gcp:project=p"], project_dir=project)
+    assert config["gyrinx-tasks:flags"] == '{"X": false}'
+    assert config["gyrinx-tasks:allowEmptyRegistry"] == "true"
+    assert config["gcp:project"] == "p"
+
+
+def test_a_secure_value_is_a_placeholder_offline(project):
+    assert stack_config.merged_config("dev", project_dir=project)["gyrinx-tasks:token"] == "[secret]"
+
+
+def test_a_malformed_override_is_refused(project):
+    with pytest.raises(stack_config.StackConfigError, match="expected KEY=VALUE"):
+        stack_config.merged_config("dev", ["registry"], project_dir=project)
+
+
+def test_a_missing_stack_file_is_refused(project):
+    with pytest.raises(stack_config.StackConfigError, match="Pulumi.qa.yaml not found"):
+        stack_config.merged_config("qa", project_dir=project)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_stack_file_plans(stack):
+    plan = offline.run_plan(stack)
+    queues = [r for r in plan.registrations if r.type == "gyrinx-tasks:index:TaskQueue"]
+    assert len(queues) == 10
+    assert plan.outputs["pushEndpoint"].startswith("https://")
+
+
+def test_prod_uses_its_existing_push_account_and_enables_the_batch_job():
+    plan = offline.run_plan("prod")
+    assert not [r for r in plan.registrations if r.type == "gcp:serviceaccount/account:Account"]
+    assert plan.by_name("gcp:cloudscheduler/job:Job", "expensive_batch_job-job").inputs["paused"] is False
+
+
+def test_dev_pauses_the_batch_job():
+    plan = offline.run_plan("dev")
+    assert plan.by_name("gcp:cloudscheduler/job:Job", "expensive_batch_job-job").inputs["paused"] is True
+
+
+def test_json_has_exactly_resources_and_outputs(capsys):
+    assert main(["plan", "--stack", "dev", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"resources", "outputs"}
+    assert all(set(r) == {"type", "name", "inputs"} for r in document["resources"])
+    keys = [(r["type"], r["name"]) for r in document["resources"]]
+    assert keys == sorted(keys)
+
+
+def test_config_override_reaches_the_program(capsys):
+    assert main(["plan", "--stack", "dev", "--json", "--config", 'flags={"ENABLE_BATCH_JOB": true}']) == 0
+    document = json.loads(capsys.readouterr().out)
+    job = next(r for r in document["resources"] if r["name"] == "expensive_batch_job-job")
+    assert job["inputs"]["paused"] is False
+
+
+def test_the_table_groups_resources_by_task(capsys):
+    assert main(["plan", "--stack", "dev"]) == 0
+    out = capsys.readouterr().out
+    block = out.split("task send_daily_digest  ")[1].split("\n\n")[0]
+    assert "send_daily_digest-job" in block and "Europe/London" in block
+    assert "send_email-sub" not in block
+
+
+def test_bad_input_exits_2_with_nothing_on_stdout(capsys):
+    assert main(["plan", "--stack", "dev", "--config", "serviceUrl=http://insecure"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "config gyrinx-tasks:serviceUrl: 'http://insecure' must be an https:// URL" in captured.err
+
+
+def test_the_command_runs_as_a_module():
+    result = subprocess.run(
+        [sys.executable, "-m", "infra", "plan", "--stack", "dev", "--config", "ackDeadline=5"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "gyrinx-tasks:ackDeadline: is not a setting this program reads" in result.stderr
+    assert "Traceback" not in result.stderr
