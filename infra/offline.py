@@ -6,13 +6,14 @@ as the CLI would merge it, and returns every registration and the stack outputs.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import gc
 import json
-import runpy
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import pulumi
 from pulumi.runtime.settings import get_root_resource
@@ -23,6 +24,24 @@ from infra import stack_config
 from infra.mocks import GoogleMocks, RecordingMonitor, Registration
 
 MAIN = stack_config.PROJECT_DIR / "__main__.py"
+
+
+def _canonical(value: Any, indent: str = "") -> str:
+    """Sorted JSON with a line per entry for a map whose values are maps (the per-task
+    outputs) and everything else on one line."""
+    if isinstance(value, dict) and value and all(isinstance(item, dict) for item in value.values()):
+        inner = indent + "  "
+        entries = ",\n".join(
+            f"{inner}{json.dumps(key)}: {_canonical(value[key], inner)}" for key in sorted(value)
+        )
+        return f"{{\n{entries}\n{indent}}}"
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+
+
+def _document(outputs: dict[str, Any], resources: list[dict[str, Any]]) -> str:
+    lines = ",\n".join(f"    {json.dumps(key)}: {_canonical(outputs[key], '    ')}" for key in sorted(outputs))
+    entries = ",\n".join(f"    {_canonical(resource)}" for resource in resources)
+    return f'{{\n  "outputs": {{\n{lines}\n  }},\n  "resources": [\n{entries}\n  ]\n}}\n'
 
 
 @dataclass
@@ -41,8 +60,12 @@ class Plan:
         )
 
     def to_json(self) -> str:
-        """The plan as canonical JSON: the same bytes on every run over the same input."""
-        return json.dumps({"resources": self.resources(), "outputs": self.outputs}, indent=2, sort_keys=True) + "\n"
+        """The plan as canonical JSON: the same bytes on every run over the same input.
+
+        One resource per line, so a diff of two plans (a pull request's ``plans/``)
+        shows exactly the resources that change, a line each.
+        """
+        return _document(self.outputs, self.resources())
 
     def by_name(self, type_: str, name: str) -> Registration:
         """The registration of ``type_`` called ``name``; ``KeyError`` when absent."""
@@ -52,16 +75,33 @@ class Plan:
         raise KeyError(f"{type_} {name} not in the plan")
 
 
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Run the body with Python's cyclic garbage collector off, restoring it after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _execute(main: Path, stack: str, config: Mapping[str, str], preview: bool) -> Plan:
     pulumi.runtime.set_all_config(dict(config))
     mocks = GoogleMocks(config.get("gcp:project", "project"), config.get("gcp:region", "region"))
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=stack_config.PROJECT, stack=stack, preview=preview, monitor=monitor)
 
-    def program() -> None:
-        runpy.run_path(str(main), run_name="__main__")
-
-    _sync_await(run_pulumi_func(program))
+    # The program runs at the top of this stack, not inside the SDK's event loop: the
+    # SDK records a stack trace for every resource, converting each frame above the
+    # constructor, so every frame here costs time per resource (see benchmarks/).
+    code = compile(main.read_text(), str(main), "exec")
+    try:
+        exec(code, {"__name__": "__main__", "__file__": str(main)})  # noqa: S102 - the project's own entrypoint
+    finally:
+        # Wait for every registration the program started, as the CLI's host does.
+        _sync_await(run_pulumi_func(lambda: None))
     root = get_root_resource()
     outputs = _sync_await(pulumi.Output.from_input(root.outputs).future()) if root.outputs else {}
     return Plan(stack=stack, registrations=monitor.registrations, outputs=outputs)
@@ -85,9 +125,14 @@ def run_plan(
         config = stack_config.merged_config(stack, overrides, project_dir)
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
-    # A fresh context per run: the SDK keeps its settings, config and root stack in
-    # context variables, so runs in one process never see each other's state.
-    return contextvars.Context().run(_execute, project_dir / "__main__.py", stack, config, preview)
+    # The SDK allocates many long-lived objects per resource; with the cyclic collector
+    # on, its full collections rescan them all, which made a 1,000-task plan cost 12x a
+    # 100-task one (benchmarks/README.md). Nothing here creates garbage cycles worth
+    # collecting mid-run, so collect once, after.
+    with cyclic_gc_paused():
+        # A fresh context per run: the SDK keeps its settings, config and root stack in
+        # context variables, so runs in one process never see each other's state.
+        return contextvars.Context().run(_execute, project_dir / "__main__.py", stack, config, preview)
 
 
 _SHORT_TYPES = {

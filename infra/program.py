@@ -1,4 +1,4 @@
-"""The program ``__main__.py`` runs: read and check everything, then declare.
+"""Loading what ``__main__.py`` declares: the settings and the tasks, all checked.
 
 Nothing is declared until the settings and every task have been checked, so bad input
 never produces a half-applied plan.
@@ -6,14 +6,10 @@ never produces a half-applied plan.
 
 from __future__ import annotations
 
-from typing import Any
-
 from infra import settings as settings_module
 from infra.problems import InvalidInput
 from infra.registry import Task, load_tasks
 from infra.settings import Settings
-from infra.shared_iam import SharedIam
-from infra.task_queue import TaskQueue
 from infra.validation import validate_tasks
 
 
@@ -43,15 +39,3 @@ def load() -> tuple[Settings, list[Task]]:
     if problems:
         raise InvalidInput(problems)
     return settings, tasks
-
-
-def declare(settings: Settings, tasks: list[Task]) -> dict[str, Any]:
-    """Declare the stack's resources; returns the stack outputs to export."""
-    shared = SharedIam("shared", settings)
-    queues = [TaskQueue(task, settings, shared) for task in tasks]
-    return {
-        "tasks": {queue_task.name: queue.summary() for queue_task, queue in zip(tasks, queues)},
-        "flags": dict(settings.flags),
-        "pushEndpoint": settings.push_endpoint,
-        "pushServiceAccount": shared.push_account_email,
-    }

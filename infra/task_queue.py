@@ -42,6 +42,10 @@ class TaskQueue(pulumi.ComponentResource):
       agent's grants, without either of which nothing is ever dead-lettered;
     - ``{name}-app-publisher``: the app's runtime account may publish (when configured);
     - ``{name}-job``: the Cloud Scheduler job, for a scheduled task.
+
+    Call depth costs time here: the SDK converts every stack frame above a resource's
+    constructor into its stack trace, once per resource. So children are declared
+    directly in ``__init__`` and the program declares tasks in a plain loop.
     """
 
     def __init__(
