@@ -77,12 +77,18 @@ class Plan:
 
 @contextlib.contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
-    """Run the body with Python's cyclic garbage collector off, restoring it after."""
+    """Run the body with Python's cyclic garbage collector off, restoring it after.
+
+    What the body allocated is frozen (exempt from later collections) rather than
+    scanned: at 1,000 tasks the first collection after a run took seconds and freed
+    almost nothing. Reference counting still frees it all as usual.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 

@@ -1,0 +1,90 @@
+"""Where the offline plan's time goes, next to the floor's: cProfile, grouped by area.
+
+    ./dev py benchmarks/profile_plan.py [--tasks 1000]
+
+Runs the plan of a generated registry and the floor (the same resources registered as
+raw resources) in this process under cProfile, and prints each one's self time per
+area of the SDK. cProfile inflates every call, so compare areas, not absolute seconds
+(``plan_benchmark.py`` measures those).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+from contextlib import redirect_stdout
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# First match wins: (area, substring of "file:function").
+AREAS = [
+    ("stack traces (traceback, pathlib URIs)", ("traceback.py", "pathlib.py", "_get_stack_trace", "rpc_frame",
+                                               "_get_source_position", "linecache", "urllib/parse.py")),
+    ("typed inputs (type hints, input types)", ("_types.py", "typing.py", "typing_extensions")),
+    ("serialising inputs", ("rpc.py:serialize", "rpc.py:_expand", "rpc.py:transfer", "rpc.py:contains_unknowns",
+                            "rpc.py:impl", "rpc.py:<lambda>", "struct_pb2", "well_known_types")),
+    ("resolving outputs", ("rpc.py:resolve", "rpc.py:deserial", "rpc.py:translate")),
+    ("Output objects", ("output.py",)),
+    ("resource registration", ("runtime/resource.py", "pulumi/resource.py", "rpc_manager.py", "settings.py",
+                               "known_types.py", "_utils.py")),
+    ("event loop and threads", ("asyncio/", "threading.py", "concurrent/", "_contextvars", "queue.py")),
+    ("mock monitor", ("infra/mocks.py", "runtime/mocks.py")),
+    ("pulumi_gcp classes", ("pulumi_gcp/",)),
+    ("this program (infra/, registry)", ("infra/", "gyrinx/", "__main__.py", "croniter")),
+    ("JSON output", ("json/",)),
+]
+
+
+def _area(key: str) -> str:
+    for area, needles in AREAS:
+        if any(needle in key for needle in needles):
+            return area
+    return "other (builtins, imports)"
+
+
+def breakdown(stats: pstats.Stats) -> dict[str, float]:
+    """Self seconds per area."""
+    totals: dict[str, float] = {}
+    for (filename, _, function), (_, _, self_time, _, _) in stats.stats.items():
+        area = _area(f"{filename}:{function}")
+        totals[area] = totals.get(area, 0.0) + self_time
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=1000)
+    args = parser.parse_args()
+    os.environ["BENCH_TASKS"] = str(args.tasks)
+
+    from benchmarks import floor
+    from infra.__main__ import main as cli
+
+    argv = ["plan", "--stack", "dev", "--json", "--config", "registry=benchmarks.generated_registry:routes"]
+    plan_profile = cProfile.Profile()
+    out = io.StringIO()
+    with redirect_stdout(out):
+        plan_profile.runcall(cli, argv)
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as plan_file:
+        plan_file.write(out.getvalue())
+        plan_file.flush()
+        floor_profile = cProfile.Profile()
+        floor_profile.runcall(floor.main, plan_file.name)
+
+    plan, base = breakdown(pstats.Stats(plan_profile)), breakdown(pstats.Stats(floor_profile))
+    print(f"{'area':<42} {'plan s':>8} {'floor s':>8} {'extra s':>8}")
+    for area in sorted(set(plan) | set(base), key=lambda a: -(plan.get(a, 0) - base.get(a, 0))):
+        p, b = plan.get(area, 0.0), base.get(area, 0.0)
+        print(f"{area:<42} {p:>8.2f} {b:>8.2f} {p - b:>+8.2f}")
+    print(f"{'total':<42} {sum(plan.values()):>8.2f} {sum(base.values()):>8.2f} {sum(plan.values()) - sum(base.values()):>+8.2f}")
+
+
+if __name__ == "__main__":
+    main()
