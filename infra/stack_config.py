@@ -71,6 +71,11 @@ def stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
+def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
+    """Every stack with a ``Pulumi.<stack>.yaml`` file, sorted."""
+    return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in project_dir.glob("Pulumi.*.yaml"))
+
+
 def stack_values(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
     """The ``config:`` of ``Pulumi.<stack>.yaml``, keys namespaced, values as strings."""
     values = _load_yaml(stack_file(stack, project_dir)).get("config") or {}
