@@ -17,6 +17,8 @@ from infra.shared_iam import SharedIam
 # days on the topic so a new subscription can still seek back to them.
 DEAD_LETTER_SUBSCRIPTION_RETENTION = "604800s"
 DEAD_LETTER_TOPIC_RETENTION = "2678400s"
+# Time for a person pulling a dead letter with gcloud to look at it before it is redelivered.
+DEAD_LETTER_ACK_DEADLINE = 60
 # An empty ttl means "never expires"; unset, Google deletes a subscription after 31
 # idle days, and a quiet task would silently lose its delivery.
 NEVER_EXPIRES = gcp.pubsub.SubscriptionExpirationPolicyArgs(ttl="")
@@ -103,6 +105,9 @@ class TaskQueue(pulumi.ComponentResource):
             name=names.dead_letter_subscription,
             project=settings.project,
             topic=self.dead_letter_topic.id,
+            # Declared from the start: adding ackDeadlineSeconds to an existing
+            # subscription later fails with "update_mask must be set" (pulumi-gcp#1162).
+            ack_deadline_seconds=DEAD_LETTER_ACK_DEADLINE,
             message_retention_duration=DEAD_LETTER_SUBSCRIPTION_RETENTION,
             expiration_policy=NEVER_EXPIRES,
             labels=labels,

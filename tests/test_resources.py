@@ -262,3 +262,28 @@ def test_outputs_map_each_task_to_its_resources(run, routes):
     )
     assert outputs["flags"] == {"ENABLE_X": False}
     assert outputs["pushEndpoint"] == "https://app.example.run.app/tasks/pubsub/"
+
+
+def test_dead_letter_subscription_declares_its_ack_deadline(plan):
+    assert plan.by_name(SUBSCRIPTION, "send_email-dlq-sub").inputs["ackDeadlineSeconds"] == 60
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_normalised_field_is_declared_as_google_reports_it(stack):
+    from infra import offline
+
+    plan = offline.run_plan(stack)
+    durations = []
+    for registration in plan.registrations:
+        inputs = registration.inputs
+        durations += [v for k, v in inputs.get("retryPolicy", {}).items()]
+        durations += [v for k, v in inputs.get("retryConfig", {}).items() if k.endswith("Duration")]
+        if "messageRetentionDuration" in inputs:
+            durations.append(inputs["messageRetentionDuration"])
+        if registration.type == JOB:
+            assert inputs["timeZone"] != "UTC"
+            assert set(inputs["retryConfig"]) == {
+                "retryCount", "minBackoffDuration", "maxBackoffDuration", "maxDoublings", "maxRetryDuration",
+            }
+            assert registration.ignore_changes == ["attemptDeadline"]
+    assert durations and all(d.endswith("s") and d[:-1].isdigit() for d in durations)
