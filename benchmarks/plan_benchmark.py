@@ -6,8 +6,9 @@ For registries of 10, 100 and 1,000 generated tasks (one in ten scheduled), runs
 - the floor: ``benchmarks/floor.py``, registering the same resources with the same
   inputs as raw resources under the same mocks,
 
-each ``--repeat`` times, and prints the best wall time of each, their ratio, the peak
-memory (max RSS) of each, and how the plan's time grows from 100 to 1,000 tasks.
+each ``--repeat`` times, interleaved, and prints the best wall and CPU time of each,
+their ratios, the peak memory (max RSS) of each, and how the plan's wall time grows
+from 100 to 1,000 tasks.
 
     ./dev py benchmarks/plan_benchmark.py [--sizes 10 100 1000] [--repeat 3]
 """
@@ -27,25 +28,29 @@ PLAN = [sys.executable, "-m", "infra", "plan", "--stack", "dev", "--json",
         "--config", "registry=benchmarks.generated_registry:routes"]
 
 
-def measure(command: list[str], env: dict[str, str], stdout) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one run of ``command``."""
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one run of ``command``."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout)
-    _, status, usage = os.wait4(process.pid, 0)
+    with open(os.devnull, "w") as sink:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink)
+        _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} exited {process.returncode}")
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} exited {os.waitstatus_to_exitcode(status)}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
 
 
-def best(command: list[str], env: dict[str, str], repeat: int) -> tuple[float, float]:
-    """The fastest of ``repeat`` runs, with the largest peak memory seen."""
-    runs = []
+def best_of(commands: dict[str, list[str]], env: dict[str, str], repeat: int) -> dict[str, tuple[float, float, float]]:
+    """Per command: the fastest wall and CPU time of ``repeat`` runs, and the largest peak
+    memory. Runs are interleaved (plan, floor, plan, ...) so a slow spell on a shared
+    machine hits both alike."""
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
     for _ in range(repeat):
-        with open(os.devnull, "w") as sink:
-            runs.append(measure(command, env, sink))
-    return min(r[0] for r in runs), max(r[1] for r in runs)
+        for name, command in commands.items():
+            runs[name].append(measure(command, env))
+    return {
+        name: (min(r[0] for r in rs), min(r[1] for r in rs), max(r[2] for r in rs)) for name, rs in runs.items()
+    }
 
 
 def main() -> None:
@@ -55,7 +60,8 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = {}
-    print(f"{'tasks':>6} {'resources':>9} {'plan s':>8} {'floor s':>8} {'ratio':>6} {'plan MiB':>9} {'floor MiB':>9}")
+    print(f"{'tasks':>6} {'resources':>9} {'plan s':>7} {'floor s':>7} {'ratio':>6} "
+          f"{'plan cpu':>8} {'floor cpu':>9} {'ratio':>6} {'plan MiB':>8} {'floor MiB':>9}")
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             env = {**os.environ, "BENCH_TASKS": str(size)}
@@ -63,11 +69,14 @@ def main() -> None:
             with plan_file.open("w") as out:  # the floor's input; not timed
                 subprocess.run(PLAN, cwd=ROOT, env=env, stdout=out, check=True)
             resources = plan_file.read_text().count('"type": ')
-            plan_s, plan_mb = best(PLAN, env, args.repeat)
-            floor_s, floor_mb = best([sys.executable, "benchmarks/floor.py", str(plan_file)], env, args.repeat)
+            result = best_of(
+                {"plan": PLAN, "floor": [sys.executable, "benchmarks/floor.py", str(plan_file)]}, env, args.repeat
+            )
+            (plan_s, plan_cpu, plan_mb), (floor_s, floor_cpu, floor_mb) = result["plan"], result["floor"]
             rows[size] = plan_s
-            print(f"{size:>6} {resources:>9} {plan_s:>8.2f} {floor_s:>8.2f} {plan_s / floor_s:>5.2f}x "
-                  f"{plan_mb:>9.0f} {floor_mb:>9.0f}", flush=True)
+            print(f"{size:>6} {resources:>9} {plan_s:>7.2f} {floor_s:>7.2f} {plan_s / floor_s:>5.2f}x "
+                  f"{plan_cpu:>8.2f} {floor_cpu:>9.2f} {plan_cpu / floor_cpu:>5.2f}x {plan_mb:>8.0f} {floor_mb:>9.0f}",
+                  flush=True)
     if 100 in rows and 1000 in rows:
         print(f"growth: 1,000 tasks cost {rows[1000] / rows[100]:.1f}x 100 tasks (linear is 10x)")
 
