@@ -7,6 +7,7 @@ components, export. The logic lives in ``infra/``. The offline runner
 
 import pulumi
 
+from infra.monitoring import dead_letter_alert
 from infra.program import load
 from infra.shared_iam import SharedIam
 from infra.task_queue import TaskQueue
@@ -17,6 +18,7 @@ shared = SharedIam("shared", settings)
 queues = {}
 for task in tasks:  # a plain loop, not a comprehension: see TaskQueue's note on call depth
     queues[task.name] = TaskQueue(task, settings, shared)
+dead_letter_alert(settings)
 
 pulumi.export("tasks", {name: queue.summary() for name, queue in queues.items()})
 pulumi.export("flags", dict(settings.flags))

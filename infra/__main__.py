@@ -3,18 +3,22 @@
     python -m infra plan --stack NAME [--json] [--config KEY=VALUE ...] [--diff OLD.json]
     python -m infra refresh-plans
     python -m infra guard PREVIEW.json [--mentioned-in PR.diff] [--task NAME] [--max-share 0.25] [--allow]
+    python -m infra import-file --stack NAME [--config KEY=VALUE ...] [--new-push-account]
+    python -m infra schedule --stack NAME [--config KEY=VALUE ...] [--now ISO-8601]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextvars
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence
 
-from infra import deletion_guard, offline, plan_diff, stack_config
+from infra import deletion_guard, import_file, offline, plan_diff, schedule_report, stack_config
 from infra.problems import InvalidInput
 
 EXIT_INVALID = 2
@@ -27,12 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     plan = commands.add_parser("plan", help="show a stack's plan offline, under Pulumi's mock runtime")
-    plan.add_argument("--stack", required=True, help="stack name, e.g. dev (reads Pulumi.<stack>.yaml)")
+    _stack_arguments(plan)
     plan.add_argument("--json", action="store_true", help="print sorted JSON instead of a table")
-    plan.add_argument(
-        "--config", action="append", default=[], metavar="KEY=VALUE",
-        help="override a config value, as `pulumi config set` would (JSON values are parsed)",
-    )
     plan.add_argument("--diff", type=Path, metavar="OLD.json", help="print what changes against an earlier --json plan")
 
     commands.add_parser("refresh-plans", help="rewrite plans/<stack>.json for every Pulumi.<stack>.yaml")
@@ -45,11 +45,58 @@ def _parser() -> argparse.ArgumentParser:
     guard.add_argument("--max-share", type=float, default=deletion_guard.DEFAULT_MAX_SHARE,
                        help="largest share of task resources one change may delete (default %(default)s)")
     guard.add_argument("--allow", action="store_true", help=f"approve the deletions (or set {deletion_guard.ALLOW_ENV}=true)")
+
+    importer = commands.add_parser("import-file", help="print the `pulumi import --file` document for adopting "
+                                   "what the app's runtime provisioning created")
+    _stack_arguments(importer)
+    importer.add_argument("--new-push-account", action="store_true",
+                          help="the push service account does not exist yet: create it instead of adopting it")
+
+    schedule = commands.add_parser("schedule", help="scheduled tasks: next runs, daylight-saving traps, cost")
+    _stack_arguments(schedule)
+    schedule.add_argument("--now", type=datetime.fromisoformat, help="report as of this time (default: now)")
     return parser
+
+
+def _stack_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--stack", required=True, help="stack name, e.g. dev (reads Pulumi.<stack>.yaml)")
+    command.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config value, as `pulumi config set` would (JSON values are parsed)")
+
+
+def _import_file(args: argparse.Namespace) -> int:
+    plan = offline.run_plan(args.stack, args.config)
+    document, created = import_file.build(plan, adopt_push_account=not args.new_push_account)
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    for line in created:
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    config = stack_config.merged_config(args.stack, args.config)
+
+    def load():
+        from infra import program
+
+        import pulumi
+
+        pulumi.runtime.set_all_config(config)
+        return program.load(args.stack)
+
+    # A fresh context: config is context state in the SDK (see offline.run_plan).
+    settings, tasks = contextvars.Context().run(load)
+    now = args.now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    sys.stdout.write(schedule_report.report(tasks, settings.flags, args.stack, now))
+    return 0
 
 
 def _plan(args: argparse.Namespace) -> int:
     plan = offline.run_plan(args.stack, args.config)
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.diff is None:
         sys.stdout.write(plan.to_json() if args.json else offline.render_table(plan))
         return 0
@@ -100,6 +147,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _plan(args)
         if args.command == "refresh-plans":
             return _refresh_plans()
+        if args.command == "import-file":
+            return _import_file(args)
+        if args.command == "schedule":
+            return _schedule(args)
         return _guard(args)
     except (InvalidInput, stack_config.StackConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

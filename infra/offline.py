@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import gc
+import logging
 import json
 import sys
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra import stack_config
 from infra.mocks import GoogleMocks, RecordingMonitor, Registration
+from infra.plan_diff import TASK_COMPONENT
 
-MAIN = stack_config.PROJECT_DIR / "__main__.py"
+LOGGER = "gyrinx-tasks.plan"
 
 
 def _canonical(value: Any, indent: str = "") -> str:
@@ -51,6 +53,7 @@ class Plan:
     stack: str
     registrations: list[Registration]
     outputs: dict[str, Any]
+    warnings: list[str]
 
     def resources(self) -> list[dict[str, Any]]:
         """``{"type", "name", "inputs"}`` for every resource, sorted by type then name."""
@@ -93,11 +96,28 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+class _Collect(logging.Handler):
+    """Keeps the program's warnings (``pulumi.log.warn``) for the plan."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def _execute(main: Path, stack: str, config: Mapping[str, str], preview: bool) -> Plan:
     pulumi.runtime.set_all_config(dict(config))
     mocks = GoogleMocks(config.get("gcp:project", "project"), config.get("gcp:region", "region"))
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=stack_config.PROJECT, stack=stack, preview=preview, monitor=monitor)
+    collected = _Collect()
+    logger = logging.getLogger(f"{LOGGER}.{stack}")
+    logger.propagate = False
+    logger.handlers = [collected]
+    pulumi.runtime.set_mocks(
+        mocks, project=stack_config.PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logger
+    )
 
     # The program runs at the top of this stack, not inside the SDK's event loop: the
     # SDK records a stack trace for every resource, converting each frame above the
@@ -110,7 +130,7 @@ def _execute(main: Path, stack: str, config: Mapping[str, str], preview: bool) -
         _sync_await(run_pulumi_func(lambda: None))
     root = get_root_resource()
     outputs = _sync_await(pulumi.Output.from_input(root.outputs).future()) if root.outputs else {}
-    return Plan(stack=stack, registrations=monitor.registrations, outputs=outputs)
+    return Plan(stack=stack, registrations=monitor.registrations, outputs=outputs, warnings=collected.messages)
 
 
 def run_plan(
@@ -169,17 +189,24 @@ def _detail(registration: Registration) -> str:
 
 def render_table(plan: Plan) -> str:
     """A readable plan: shared resources first, then one block per task."""
-    by_parent: dict[str, list[Registration]] = {}
-    components = [r for r in plan.registrations if not r.custom]
+    components = {r.urn: r for r in plan.registrations if not r.custom}
+    groups: dict[str, list[Registration]] = {}
     for registration in plan.registrations:
         if registration.custom:
-            by_parent.setdefault(registration.parent, []).append(registration)
-    custom_count = sum(len(children) for children in by_parent.values())
-    lines = [f"Offline plan of stack {plan.stack}: {custom_count} resources, {sum(1 for c in components if c.type.endswith(':TaskQueue'))} tasks", ""]
-    for component in sorted(components, key=lambda c: (c.type.endswith(":TaskQueue"), c.name)):
-        label = f"task {component.name}" if component.type.endswith(":TaskQueue") else component.name
-        lines.append(f"{label}  ({component.type})")
-        for child in sorted(by_parent.get(component.urn, []), key=lambda c: (c.type, c.name)):
+            # Resources outside any component belong to the stack itself.
+            groups.setdefault(registration.parent if registration.parent in components else "", []).append(registration)
+    custom_count = sum(len(children) for children in groups.values())
+    task_count = sum(1 for c in components.values() if c.type == TASK_COMPONENT)
+    lines = [f"Offline plan of stack {plan.stack}: {custom_count} resources, {task_count} tasks", ""]
+    headings = [("", "stack")] + [
+        (urn, f"task {c.name}" if c.type == TASK_COMPONENT else c.name)
+        for urn, c in sorted(components.items(), key=lambda item: (item[1].type == TASK_COMPONENT, item[1].name))
+    ]
+    for key, heading in headings:
+        if key not in groups:
+            continue
+        lines.append(f"{heading}  ({components[key].type})" if key else heading)
+        for child in sorted(groups[key], key=lambda c: (c.type, c.name)):
             kind = _SHORT_TYPES.get(child.type, child.type)
             lines.append(f"  {kind:<20} {child.name:<38} {_detail(child)}")
         lines.append("")

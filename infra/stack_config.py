@@ -82,6 +82,16 @@ def stack_values(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
     return {full_key(key): config_string(value) for key, value in values.items()}
 
 
+def flags_by_stack(project_dir: Path = PROJECT_DIR) -> dict[str, dict[str, Any]]:
+    """Each stack file's ``gyrinx-tasks:flags`` (empty when unset or not an object)."""
+    result = {}
+    for stack in stack_names(project_dir):
+        values = _load_yaml(stack_file(stack, project_dir)).get("config") or {}
+        flags = values.get(f"{PROJECT}:flags")
+        result[stack] = flags if isinstance(flags, dict) else {}
+    return result
+
+
 def parse_override(item: str) -> tuple[str, str]:
     """``KEY=VALUE`` from the command line; a VALUE that is JSON is parsed first."""
     key, sep, value = item.partition("=")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections import defaultdict
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from croniter import croniter
 
@@ -121,3 +121,28 @@ def validate_tasks(tasks: list[Task], environment: str, allow_empty: bool = Fals
     for task in tasks:
         problems.extend(f"task {task.name}: {problem}" for problem in _task_problems(task, environment))
     return problems
+
+
+def kill_switch_warnings(
+    tasks: list[Task], stack: str, flags: Mapping[str, bool], flags_by_stack: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """Kill switches that can only be typos: a flag in this stack's ``flags`` that no
+    route names, and a route's ``kill_switch`` that no stack file sets.
+
+    Neither is an error (a flag may be set ahead of its route), but either switches
+    nothing off, so the preview says so.
+    """
+    switches = {task.kill_switch: task.name for task in tasks if task.kill_switch}
+    warnings = [
+        f"config gyrinx-tasks:flags: flag {flag} in stack {stack} is not the kill_switch of any task, so it "
+        f"switches nothing (known kill switches: {', '.join(sorted(switches)) or 'none'})"
+        for flag in sorted(flags)
+        if flag not in switches
+    ]
+    for switch, task_name in sorted(switches.items()):
+        if not any(switch in stack_flags for stack_flags in flags_by_stack.values()):
+            warnings.append(
+                f"task {task_name}: kill_switch {switch} is not set in any stack file's gyrinx-tasks:flags "
+                f"({', '.join(sorted(flags_by_stack)) or 'no stack files'}); set it to true or false per stack"
+            )
+    return warnings

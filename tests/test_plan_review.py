@@ -104,7 +104,7 @@ def test_the_diff_prints_changes_and_a_summary_line_per_kind(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "~  update   gcp:cloudscheduler/job:Job  expensive_batch_job-job  [paused]" in out
     assert out.endswith(
-        "Resources:\n  +  0 to create\n  ~  1 to update\n  +- 0 to replace\n  -  0 to delete\n     88 unchanged\n"
+        "Resources:\n  +  0 to create\n  ~  1 to update\n  +- 0 to replace\n  -  0 to delete\n     89 unchanged\n"
     )
 
 

@@ -1,0 +1,112 @@
+"""``python -m infra schedule``: every scheduled task, its next runs, DST traps and cost.
+
+Cloud Scheduler reads a schedule in its job's time zone. Where that zone observes
+daylight saving, a run that falls in the hour skipped in spring does not happen, and one
+in the hour repeated in autumn happens twice; this report finds them a year ahead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from cron_descriptor import get_description
+from croniter import croniter
+
+from infra.registry import Task
+from infra.scheduler import is_paused, normalise_time_zone
+
+JOB_PRICE_USD = 0.10  # per job per month, paused jobs included
+FREE_JOBS_PER_BILLING_ACCOUNT = 3
+HORIZON = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class DstTrap:
+    """A local time the schedule fires at that the zone skips or repeats."""
+
+    local: datetime  # naive wall-clock time in the job's zone
+    kind: str  # "skipped" or "repeated"
+
+
+def _transitions(zone: ZoneInfo, start: datetime, horizon: timedelta) -> list[tuple[datetime, timedelta, timedelta]]:
+    """(instant in UTC, offset before, offset after) of each change of ``zone``'s UTC
+    offset within ``horizon`` of ``start``; hourly steps, then narrowed to the minute."""
+    found = []
+    step = timedelta(hours=1)
+    moment = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    end = moment + horizon
+    before = moment.astimezone(zone).utcoffset()
+    while moment < end:
+        after_moment = moment + step
+        after = after_moment.astimezone(zone).utcoffset()
+        if after != before:
+            low, high = moment, after_moment
+            while high - low > timedelta(minutes=1):
+                middle = low + (high - low) / 2
+                if middle.astimezone(zone).utcoffset() == before:
+                    low = middle
+                else:
+                    high = middle
+            found.append((high, before, after))
+            before = after
+        moment = after_moment
+    return found
+
+
+def dst_traps(schedule: str, time_zone: str, start: datetime, horizon: timedelta = HORIZON) -> list[DstTrap]:
+    """Every run of ``schedule`` in ``time_zone`` within ``horizon`` of ``start`` that
+    falls in a skipped (spring) or repeated (autumn) local hour."""
+    zone = ZoneInfo(normalise_time_zone(time_zone))
+    traps = []
+    for instant, before, after in _transitions(zone, start, horizon):
+        wall = (instant + min(before, after)).replace(tzinfo=None)  # the local time where the odd hour starts
+        kind = "skipped" if after > before else "repeated"
+        minutes = int(abs(after - before).total_seconds() // 60)
+        for minute in range(minutes):
+            local = wall + timedelta(minutes=minute)
+            if croniter.match(schedule, local):
+                traps.append(DstTrap(local, kind))
+    return traps
+
+
+def next_runs(schedule: str, time_zone: str, start: datetime, count: int = 3) -> list[datetime]:
+    """The next ``count`` runs after ``start``, as aware datetimes in the job's zone."""
+    zone = ZoneInfo(normalise_time_zone(time_zone))
+    iterator = croniter(schedule, start.astimezone(zone))
+    return [iterator.get_next(datetime) for _ in range(count)]
+
+
+def monthly_cost(job_count: int) -> float:
+    """Cloud Scheduler's list price for ``job_count`` jobs, before the free allowance
+    (which is per billing account, so shared with every other project on it)."""
+    return round(job_count * JOB_PRICE_USD, 2)
+
+
+def report(tasks: Sequence[Task], flags: Mapping[str, bool], stack: str, now: datetime) -> str:
+    """The text ``python -m infra schedule`` prints."""
+    scheduled = [task for task in tasks if task.is_scheduled]
+    lines = [f"Scheduled tasks of stack {stack} (as of {now.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC):", ""]
+    for task in scheduled:
+        paused = is_paused(task, flags)
+        state = f"PAUSED by kill switch {task.kill_switch}=false" if paused else "enabled"
+        lines.append(f"{task.name}: {task.schedule} ({task.schedule_timezone}), {state}")
+        lines.append(f"  {get_description(task.schedule)}, {task.schedule_timezone} time")
+        for run in next_runs(task.schedule, task.schedule_timezone, now):
+            lines.append(f"  next: {run:%Y-%m-%d %H:%M %Z} = {run.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC")
+        for trap in dst_traps(task.schedule, task.schedule_timezone, now):
+            what = "does not exist (clocks go forward): Cloud Scheduler skips that run" if trap.kind == "skipped" \
+                else "happens twice (clocks go back): Cloud Scheduler may run it twice"
+            lines.append(f"  WARNING: {trap.local:%Y-%m-%d %H:%M} {task.schedule_timezone} {what}; prefer UTC")
+        lines.append("")
+    if not scheduled:
+        lines += ["(no scheduled tasks)", ""]
+    paused_count = sum(is_paused(task, flags) for task in scheduled)
+    lines.append(
+        f"Cost: {len(scheduled)} jobs ({paused_count} paused, billed all the same) x ${JOB_PRICE_USD:.2f} = "
+        f"${monthly_cost(len(scheduled)):.2f}/month; the first {FREE_JOBS_PER_BILLING_ACCOUNT} jobs per billing "
+        "account are free, shared with every project on it."
+    )
+    return "\n".join(lines) + "\n"
