@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The generated tasks have no kill switches, so the dev stack's flags would only warn.
 PLAN = [sys.executable, "-m", "infra", "plan", "--stack", "dev", "--json",
-        "--config", "registry=benchmarks.generated_registry:routes"]
+        "--config", "registry=benchmarks.generated_registry:routes", "--config", "flags={}"]
 
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:

@@ -67,7 +67,8 @@ def main() -> None:
     from benchmarks import floor
     from infra.__main__ import main as cli
 
-    argv = ["plan", "--stack", "dev", "--json", "--config", "registry=benchmarks.generated_registry:routes"]
+    argv = ["plan", "--stack", "dev", "--json", "--config", "registry=benchmarks.generated_registry:routes",
+            "--config", "flags={}"]
     plan_profile = cProfile.Profile()
     out = io.StringIO()
     with redirect_stdout(out):

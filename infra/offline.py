@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import gc
-import logging
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
