@@ -25,8 +25,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The generated tasks have no kill switches, so the dev stack's flags would only warn.
-PLAN = [sys.executable, "-m", "infra", "plan", "--stack", "dev", "--json",
-        "--config", "registry=benchmarks.generated_registry:routes", "--config", "flags={}"]
+PLAN = [
+    sys.executable,
+    "-m",
+    "infra",
+    "plan",
+    "--stack",
+    "dev",
+    "--json",
+    "--config",
+    "registry=benchmarks.generated_registry:routes",
+    "--config",
+    "flags={}",
+]
 
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
@@ -49,9 +60,7 @@ def best_of(commands: dict[str, list[str]], env: dict[str, str], repeat: int) ->
     for _ in range(repeat):
         for name, command in commands.items():
             runs[name].append(measure(command, env))
-    return {
-        name: (min(r[0] for r in rs), min(r[1] for r in rs), max(r[2] for r in rs)) for name, rs in runs.items()
-    }
+    return {name: (min(r[0] for r in rs), min(r[1] for r in rs), max(r[2] for r in rs)) for name, rs in runs.items()}
 
 
 def main() -> None:
@@ -61,8 +70,10 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = {}
-    print(f"{'tasks':>6} {'resources':>9} {'plan s':>7} {'floor s':>7} {'ratio':>6} "
-          f"{'plan cpu':>8} {'floor cpu':>9} {'ratio':>6} {'plan MiB':>8} {'floor MiB':>9}")
+    print(
+        f"{'tasks':>6} {'resources':>9} {'plan s':>7} {'floor s':>7} {'ratio':>6} "
+        f"{'plan cpu':>8} {'floor cpu':>9} {'ratio':>6} {'plan MiB':>8} {'floor MiB':>9}"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             env = {**os.environ, "BENCH_TASKS": str(size)}
@@ -75,9 +86,11 @@ def main() -> None:
             )
             (plan_s, plan_cpu, plan_mb), (floor_s, floor_cpu, floor_mb) = result["plan"], result["floor"]
             rows[size] = plan_s
-            print(f"{size:>6} {resources:>9} {plan_s:>7.2f} {floor_s:>7.2f} {plan_s / floor_s:>5.2f}x "
-                  f"{plan_cpu:>8.2f} {floor_cpu:>9.2f} {plan_cpu / floor_cpu:>5.2f}x {plan_mb:>8.0f} {floor_mb:>9.0f}",
-                  flush=True)
+            print(
+                f"{size:>6} {resources:>9} {plan_s:>7.2f} {floor_s:>7.2f} {plan_s / floor_s:>5.2f}x "
+                f"{plan_cpu:>8.2f} {floor_cpu:>9.2f} {plan_cpu / floor_cpu:>5.2f}x {plan_mb:>8.0f} {floor_mb:>9.0f}",
+                flush=True,
+            )
     if 100 in rows and 1000 in rows:
         print(f"growth: 1,000 tasks cost {rows[1000] / rows[100]:.1f}x 100 tasks (linear is 10x)")
 

@@ -25,15 +25,38 @@ sys.path.insert(0, str(ROOT))
 
 # First match wins: (area, substring of "file:function").
 AREAS = [
-    ("stack traces (traceback, pathlib URIs)", ("traceback.py", "pathlib.py", "_get_stack_trace", "rpc_frame",
-                                               "_get_source_position", "linecache", "urllib/parse.py")),
+    (
+        "stack traces (traceback, pathlib URIs)",
+        (
+            "traceback.py",
+            "pathlib.py",
+            "_get_stack_trace",
+            "rpc_frame",
+            "_get_source_position",
+            "linecache",
+            "urllib/parse.py",
+        ),
+    ),
     ("typed inputs (type hints, input types)", ("_types.py", "typing.py", "typing_extensions")),
-    ("serialising inputs", ("rpc.py:serialize", "rpc.py:_expand", "rpc.py:transfer", "rpc.py:contains_unknowns",
-                            "rpc.py:impl", "rpc.py:<lambda>", "struct_pb2", "well_known_types")),
+    (
+        "serialising inputs",
+        (
+            "rpc.py:serialize",
+            "rpc.py:_expand",
+            "rpc.py:transfer",
+            "rpc.py:contains_unknowns",
+            "rpc.py:impl",
+            "rpc.py:<lambda>",
+            "struct_pb2",
+            "well_known_types",
+        ),
+    ),
     ("resolving outputs", ("rpc.py:resolve", "rpc.py:deserial", "rpc.py:translate")),
     ("Output objects", ("output.py",)),
-    ("resource registration", ("runtime/resource.py", "pulumi/resource.py", "rpc_manager.py", "settings.py",
-                               "known_types.py", "_utils.py")),
+    (
+        "resource registration",
+        ("runtime/resource.py", "pulumi/resource.py", "rpc_manager.py", "settings.py", "known_types.py", "_utils.py"),
+    ),
     ("event loop and threads", ("asyncio/", "threading.py", "concurrent/", "_contextvars", "queue.py")),
     ("mock monitor", ("infra/mocks.py", "runtime/mocks.py")),
     ("pulumi_gcp classes", ("pulumi_gcp/",)),
@@ -67,8 +90,16 @@ def main() -> None:
     from benchmarks import floor
     from infra.__main__ import main as cli
 
-    argv = ["plan", "--stack", "dev", "--json", "--config", "registry=benchmarks.generated_registry:routes",
-            "--config", "flags={}"]
+    argv = [
+        "plan",
+        "--stack",
+        "dev",
+        "--json",
+        "--config",
+        "registry=benchmarks.generated_registry:routes",
+        "--config",
+        "flags={}",
+    ]
     plan_profile = cProfile.Profile()
     out = io.StringIO()
     with redirect_stdout(out):
@@ -84,7 +115,9 @@ def main() -> None:
     for area in sorted(set(plan) | set(base), key=lambda a: -(plan.get(a, 0) - base.get(a, 0))):
         p, b = plan.get(area, 0.0), base.get(area, 0.0)
         print(f"{area:<42} {p:>8.2f} {b:>8.2f} {p - b:>+8.2f}")
-    print(f"{'total':<42} {sum(plan.values()):>8.2f} {sum(base.values()):>8.2f} {sum(plan.values()) - sum(base.values()):>+8.2f}")
+    print(
+        f"{'total':<42} {sum(plan.values()):>8.2f} {sum(base.values()):>8.2f} {sum(plan.values()) - sum(base.values()):>+8.2f}"
+    )
 
 
 if __name__ == "__main__":

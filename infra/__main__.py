@@ -1,10 +1,10 @@
 """Command line for the offline tools (no cloud, no Pulumi CLI needed).
 
-    python -m infra plan --stack NAME [--json] [--config KEY=VALUE ...] [--diff OLD.json]
-    python -m infra refresh-plans
-    python -m infra guard PREVIEW.json [--mentioned-in PR.diff] [--task NAME] [--max-share 0.25] [--allow]
-    python -m infra import-file --stack NAME [--config KEY=VALUE ...] [--new-push-account]
-    python -m infra schedule --stack NAME [--config KEY=VALUE ...] [--now ISO-8601]
+python -m infra plan --stack NAME [--json] [--config KEY=VALUE ...] [--diff OLD.json]
+python -m infra refresh-plans
+python -m infra guard PREVIEW.json [--mentioned-in PR.diff] [--task NAME] [--max-share 0.25] [--allow]
+python -m infra import-file --stack NAME [--config KEY=VALUE ...] [--new-push-account]
+python -m infra schedule --stack NAME [--config KEY=VALUE ...] [--now ISO-8601]
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import contextvars
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional, Sequence
 
 from infra import deletion_guard, import_file, offline, plan_diff, schedule_report, stack_config
 from infra.problems import InvalidInput
@@ -27,7 +27,9 @@ PLANS_DIR = stack_config.PROJECT_DIR / "plans"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m infra", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     plan = commands.add_parser("plan", help="show a stack's plan offline, under Pulumi's mock runtime")
@@ -39,18 +41,35 @@ def _parser() -> argparse.ArgumentParser:
 
     guard = commands.add_parser("guard", help="fail when a preview deletes more than it should")
     guard.add_argument("preview", type=Path, help="`pulumi preview --json` output, or `plan --diff OLD --json` output")
-    guard.add_argument("--mentioned-in", type=Path, action="append", default=[], metavar="FILE",
-                       help="text of the pull request (e.g. its git diff); tasks named in it may be removed")
+    guard.add_argument(
+        "--mentioned-in",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="text of the pull request (e.g. its git diff); tasks named in it may be removed",
+    )
     guard.add_argument("--task", action="append", default=[], help="a task the change is meant to remove or move")
-    guard.add_argument("--max-share", type=float, default=deletion_guard.DEFAULT_MAX_SHARE,
-                       help="largest share of task resources one change may delete (default %(default)s)")
-    guard.add_argument("--allow", action="store_true", help=f"approve the deletions (or set {deletion_guard.ALLOW_ENV}=true)")
+    guard.add_argument(
+        "--max-share",
+        type=float,
+        default=deletion_guard.DEFAULT_MAX_SHARE,
+        help="largest share of task resources one change may delete (default %(default)s)",
+    )
+    guard.add_argument(
+        "--allow", action="store_true", help=f"approve the deletions (or set {deletion_guard.ALLOW_ENV}=true)"
+    )
 
-    importer = commands.add_parser("import-file", help="print the `pulumi import --file` document for adopting "
-                                   "what the app's runtime provisioning created")
+    importer = commands.add_parser(
+        "import-file",
+        help="print the `pulumi import --file` document for adopting what the app's runtime provisioning created",
+    )
     _stack_arguments(importer)
-    importer.add_argument("--new-push-account", action="store_true",
-                          help="the push service account does not exist yet: create it instead of adopting it")
+    importer.add_argument(
+        "--new-push-account",
+        action="store_true",
+        help="the push service account does not exist yet: create it instead of adopting it",
+    )
 
     schedule = commands.add_parser("schedule", help="scheduled tasks: next runs, daylight-saving traps, cost")
     _stack_arguments(schedule)
@@ -60,8 +79,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _stack_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--stack", required=True, help="stack name, e.g. dev (reads Pulumi.<stack>.yaml)")
-    command.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                         help="override a config value, as `pulumi config set` would (JSON values are parsed)")
+    command.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, as `pulumi config set` would (JSON values are parsed)",
+    )
 
 
 def _import_file(args: argparse.Namespace) -> int:
@@ -77,18 +101,18 @@ def _schedule(args: argparse.Namespace) -> int:
     config = stack_config.merged_config(args.stack, args.config)
 
     def load():
-        from infra import program
-
         import pulumi
+
+        from infra import program
 
         pulumi.runtime.set_all_config(config)
         return program.load(args.stack)
 
     # A fresh context: config is context state in the SDK (see offline.run_plan).
     settings, tasks = contextvars.Context().run(load)
-    now = args.now or datetime.now(timezone.utc)
+    now = args.now or datetime.now(UTC)
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     sys.stdout.write(schedule_report.report(tasks, settings.flags, args.stack, now))
     return 0
 
@@ -139,7 +163,7 @@ def _guard(args: argparse.Namespace) -> int:
     return EXIT_GUARD_FAILED if problems and not allowed else 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     try:

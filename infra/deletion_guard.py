@@ -17,8 +17,9 @@ in it, is gone.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from infra.plan_diff import TASK_COMPONENT
 
@@ -35,7 +36,7 @@ class Removal:
     op: str
     type: str
     name: str
-    task: Optional[str]
+    task: str | None
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ def from_offline_diff(document: Mapping[str, Any]) -> Change:
     removals = tuple(
         Removal(c["op"], c["type"], c["name"], c.get("task"))
         for c in document["changes"]
-        if c["op"] in ("delete", "replace") and c["type"] != TASK_COMPONENT and not c["type"].startswith("gyrinx-tasks:")
+        if c["op"] in ("delete", "replace")
+        and c["type"] != TASK_COMPONENT
+        and not c["type"].startswith("gyrinx-tasks:")
     )
     return Change(removals, int(document["taskResourcesBefore"]))
 
@@ -97,9 +100,7 @@ def mentioned_tasks(text: str, tasks: Iterable[str]) -> set[str]:
     return {task for task in tasks if re.search(rf"\b{re.escape(task)}\b", text)}
 
 
-def violations(
-    change: Change, max_share: float = DEFAULT_MAX_SHARE, mentioned: Optional[set[str]] = None
-) -> list[str]:
+def violations(change: Change, max_share: float = DEFAULT_MAX_SHARE, mentioned: set[str] | None = None) -> list[str]:
     """Every reason the change needs approval; empty when it may go ahead."""
     problems = []
     task_removals = [r for r in change.removals if r.task]

@@ -9,7 +9,8 @@ them in place instead of creating duplicates or replacing them.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from infra.mocks import Registration
 from infra.offline import Plan

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
@@ -60,7 +60,10 @@ class GoogleMocks(pulumi.runtime.Mocks):
         if typ == "gcp:projects/serviceIdentity:ServiceIdentity":
             service = inputs["service"].split(".")[0]
             email = f"service-{project_number(project)}@gcp-sa-{service}.iam.gserviceaccount.com"
-            return f"projects/{project}/services/{inputs['service']}", {"email": email, "member": f"serviceAccount:{email}"}
+            return f"projects/{project}/services/{inputs['service']}", {
+                "email": email,
+                "member": f"serviceAccount:{email}",
+            }
         if typ == "gcp:monitoring/alertPolicy:AlertPolicy":
             digest = hashlib.sha256(inputs.get("displayName", "").encode()).hexdigest()[:16]
             full = f"projects/{project}/alertPolicies/{digest}"
@@ -75,13 +78,13 @@ class GoogleMocks(pulumi.runtime.Mocks):
             return f"{target}/{inputs['role']}/{inputs['member']}", {"etag": "BwYmock="}
         return f"{name or typ}-id", {}
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         if not args.custom:
             return None, {}
         resource_id, computed = self._outputs(args.typ, args.inputs)
         return resource_id, {**args.inputs, **computed}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, Optional[list]]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
         if args.token == "gcp:organizations/getProject:getProject":
             project = args.args.get("projectId") or self.project
             return {"projectId": project, "number": project_number(project), "name": project}, []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 # Pub/Sub topic and subscription ids: 3-255 chars, a letter first, then [A-Za-z0-9-_.~+%].
 _PUBSUB_ID = re.compile(r"[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}")
@@ -55,7 +54,7 @@ def task_names(environment: str, path: str) -> TaskNames:
     )
 
 
-def pubsub_id_problem(resource_id: str) -> Optional[str]:
+def pubsub_id_problem(resource_id: str) -> str | None:
     """Why ``resource_id`` is not a valid topic or subscription id, or None."""
     if not 3 <= len(resource_id) <= 255:
         return f"is {len(resource_id)} characters long (Pub/Sub allows 3-255)"
@@ -66,7 +65,7 @@ def pubsub_id_problem(resource_id: str) -> Optional[str]:
     return None
 
 
-def job_id_problem(job_id: str) -> Optional[str]:
+def job_id_problem(job_id: str) -> str | None:
     """Why ``job_id`` is not a valid Cloud Scheduler job id, or None."""
     if len(job_id) > 500:
         return f"is {len(job_id)} characters long (Cloud Scheduler allows at most 500)"

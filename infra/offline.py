@@ -12,9 +12,10 @@ import gc
 import json
 import logging
 import sys
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from typing import Any
 
 import pulumi
 from pulumi.runtime.settings import get_root_resource
@@ -33,9 +34,7 @@ def _canonical(value: Any, indent: str = "") -> str:
     outputs) and everything else on one line."""
     if isinstance(value, dict) and value and all(isinstance(item, dict) for item in value.values()):
         inner = indent + "  "
-        entries = ",\n".join(
-            f"{inner}{json.dumps(key)}: {_canonical(value[key], inner)}" for key in sorted(value)
-        )
+        entries = ",\n".join(f"{inner}{json.dumps(key)}: {_canonical(value[key], inner)}" for key in sorted(value))
         return f"{{\n{entries}\n{indent}}}"
     return json.dumps(value, sort_keys=True, separators=(", ", ": "))
 
@@ -137,7 +136,7 @@ def run_plan(
     stack: str,
     overrides: Iterable[str] = (),
     *,
-    config: Optional[Mapping[str, str]] = None,
+    config: Mapping[str, str] | None = None,
     project_dir: Path = stack_config.PROJECT_DIR,
     preview: bool = False,
 ) -> Plan:
@@ -184,7 +183,9 @@ def _detail(registration: Registration) -> str:
         return f"{inputs['name']}  [{inputs['schedule']} {inputs['timeZone']}, {state}]"
     if registration.type == "gcp:pubsub/subscription:Subscription" and "pushConfig" in inputs:
         return f"{inputs['name']}  [push, ack {inputs['ackDeadlineSeconds']}s, dead-letter after {inputs['deadLetterPolicy']['maxDeliveryAttempts']}]"
-    return str(inputs.get("name") or inputs.get("displayName") or inputs.get("accountId") or inputs.get("service") or "")
+    return str(
+        inputs.get("name") or inputs.get("displayName") or inputs.get("accountId") or inputs.get("service") or ""
+    )
 
 
 def render_table(plan: Plan) -> str:

@@ -7,12 +7,15 @@ any other changed input means update.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 # Inputs whose change replaces the resource (task-infrastructure.md §4; every field of
 # an IAM member is immutable). Types not listed update in place.
-_IAM_MEMBER_FIELDS = frozenset({"project", "topic", "subscription", "serviceAccountId", "location", "name", "role", "member", "condition"})
+_IAM_MEMBER_FIELDS = frozenset(
+    {"project", "topic", "subscription", "serviceAccountId", "location", "name", "role", "member", "condition"}
+)
 IMMUTABLE: Mapping[str, frozenset[str]] = {
     "gcp:pubsub/topic:Topic": frozenset({"name", "project"}),
     "gcp:pubsub/subscription:Subscription": frozenset({"name", "project", "topic", "filter", "enableMessageOrdering"}),
@@ -88,7 +91,9 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
             changes.append(Change("delete", type_, name, task=task))
         else:
             old_inputs, new_inputs = before[key], after[key]
-            changed = tuple(sorted(k for k in set(old_inputs) | set(new_inputs) if old_inputs.get(k) != new_inputs.get(k)))
+            changed = tuple(
+                sorted(k for k in set(old_inputs) | set(new_inputs) if old_inputs.get(k) != new_inputs.get(k))
+            )
             if changed:
                 op = "replace" if set(changed) & IMMUTABLE.get(type_, frozenset()) else "update"
                 changes.append(Change(op, type_, name, changed, task))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from infra.problems import InvalidInput
 
@@ -39,10 +39,10 @@ class Task:
     ack_deadline: Any = 300
     min_retry_delay: Any = 10
     max_retry_delay: Any = 600
-    schedule: Optional[str] = None
+    schedule: str | None = None
     schedule_timezone: Any = "UTC"
     max_delivery_attempts: Any = 5
-    kill_switch: Optional[str] = None
+    kill_switch: str | None = None
 
     @property
     def is_scheduled(self) -> bool:
@@ -55,7 +55,7 @@ def _describe(route: Any, index: int) -> str:
     return f"task {name}" if isinstance(name, str) else f"registry entry #{index + 1} ({route!r})"
 
 
-def _to_task(route: Any, index: int, problems: list[str]) -> Optional[Task]:
+def _to_task(route: Any, index: int, problems: list[str]) -> Task | None:
     try:
         name, path = route.name, route.path
     except Exception as exc:  # noqa: BLE001 - any failure is reported, with its reason

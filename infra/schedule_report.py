@@ -7,9 +7,9 @@ in the hour repeated in autumn happens twice; this report finds them a year ahea
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cron_descriptor import get_description
@@ -36,7 +36,7 @@ def _transitions(zone: ZoneInfo, start: datetime, horizon: timedelta) -> list[tu
     offset within ``horizon`` of ``start``; hourly steps, then narrowed to the minute."""
     found = []
     step = timedelta(hours=1)
-    moment = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    moment = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     end = moment + horizon
     before = moment.astimezone(zone).utcoffset()
     while moment < end:
@@ -88,17 +88,20 @@ def monthly_cost(job_count: int) -> float:
 def report(tasks: Sequence[Task], flags: Mapping[str, bool], stack: str, now: datetime) -> str:
     """The text ``python -m infra schedule`` prints."""
     scheduled = [task for task in tasks if task.is_scheduled]
-    lines = [f"Scheduled tasks of stack {stack} (as of {now.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC):", ""]
+    lines = [f"Scheduled tasks of stack {stack} (as of {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC):", ""]
     for task in scheduled:
         paused = is_paused(task, flags)
         state = f"PAUSED by kill switch {task.kill_switch}=false" if paused else "enabled"
         lines.append(f"{task.name}: {task.schedule} ({task.schedule_timezone}), {state}")
         lines.append(f"  {get_description(task.schedule)}, {task.schedule_timezone} time")
         for run in next_runs(task.schedule, task.schedule_timezone, now):
-            lines.append(f"  next: {run:%Y-%m-%d %H:%M %Z} = {run.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC")
+            lines.append(f"  next: {run:%Y-%m-%d %H:%M %Z} = {run.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
         for trap in dst_traps(task.schedule, task.schedule_timezone, now):
-            what = "does not exist (clocks go forward): Cloud Scheduler skips that run" if trap.kind == "skipped" \
+            what = (
+                "does not exist (clocks go forward): Cloud Scheduler skips that run"
+                if trap.kind == "skipped"
                 else "happens twice (clocks go back): Cloud Scheduler may run it twice"
+            )
             lines.append(f"  WARNING: {trap.local:%Y-%m-%d %H:%M} {task.schedule_timezone} {what}; prefer UTC")
         lines.append("")
     if not scheduled:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_gcp as gcp

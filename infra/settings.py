@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
@@ -60,9 +61,9 @@ class Settings:
     service_url: str
     push_service_account_id: str
     # An existing account to push as; None means the program creates and manages one.
-    push_service_account_email: Optional[str]
-    app_service_account: Optional[str]
-    cloud_run_service: Optional[str]
+    push_service_account_email: str | None
+    app_service_account: str | None
+    cloud_run_service: str | None
     cloud_run_region: str
     registry: str
     allow_empty_registry: bool
@@ -100,7 +101,7 @@ class _Reader:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"config {self._key(key)}: {message}")
 
-    def string(self, key: str, default: Optional[str] = None, required: bool = False) -> Optional[str]:
+    def string(self, key: str, default: str | None = None, required: bool = False) -> str | None:
         value = self.config.get(key)
         if value is None or value == "":
             if required:
@@ -131,7 +132,7 @@ class _Reader:
             return default
         return parsed
 
-    def matching(self, key: str, value: Optional[str], pattern: re.Pattern, rule: str) -> Optional[str]:
+    def matching(self, key: str, value: str | None, pattern: re.Pattern, rule: str) -> str | None:
         if value is not None and not pattern.fullmatch(value):
             self.problem(key, f"{value!r} {rule}")
         return value
@@ -142,7 +143,7 @@ def _all_config_keys() -> set[str]:
     return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
 
 
-def _service_url_problem(url: str) -> Optional[str]:
+def _service_url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme != "https":
         return "must be an https:// URL (Pub/Sub only pushes to https with OIDC)"
@@ -176,9 +177,15 @@ def _labels(reader: _Reader) -> dict[str, str]:
         if key in ("environment", "managed-by"):
             reader.problem("labels", f"label {key!r} is set by the program and cannot be overridden")
         elif not _LABEL_KEY.fullmatch(key):
-            reader.problem("labels", f"label key {key!r} must be lowercase letters, digits, _ or -, starting with a letter, at most 63 characters")
+            reader.problem(
+                "labels",
+                f"label key {key!r} must be lowercase letters, digits, _ or -, starting with a letter, at most 63 characters",
+            )
         elif not isinstance(value, str) or not _LABEL_VALUE.fullmatch(value):
-            reader.problem("labels", f"label {key}={value!r}: values must be strings of lowercase letters, digits, _ or -, at most 63 characters")
+            reader.problem(
+                "labels",
+                f"label {key}={value!r}: values must be strings of lowercase letters, digits, _ or -, at most 63 characters",
+            )
         else:
             labels[key] = value
     return labels
@@ -188,7 +195,11 @@ def _channels(reader: _Reader) -> tuple[str, ...]:
     raw = reader.structured("alertNotificationChannels", list, [])
     channels = []
     for channel in raw:
-        if not isinstance(channel, str) or not channel.startswith("projects/") or "/notificationChannels/" not in channel:
+        if (
+            not isinstance(channel, str)
+            or not channel.startswith("projects/")
+            or "/notificationChannels/" not in channel
+        ):
             reader.problem(
                 "alertNotificationChannels",
                 f"{channel!r} is not a channel name like projects/PROJECT/notificationChannels/ID",
@@ -198,7 +209,7 @@ def _channels(reader: _Reader) -> tuple[str, ...]:
     return tuple(channels)
 
 
-def read_settings(stack: Optional[str] = None) -> Settings:
+def read_settings(stack: str | None = None) -> Settings:
     """Read and validate the current stack's settings.
 
     Raises :class:`InvalidInput` listing every problem, each naming its config key.
@@ -234,7 +245,12 @@ def read_settings(stack: Optional[str] = None) -> Settings:
             own.problem("serviceUrl", f"{service_url!r} {problem}")
 
     push_id = own.string("pushServiceAccountId", default=DEFAULT_PUSH_ACCOUNT_ID)
-    own.matching("pushServiceAccountId", push_id, _ACCOUNT_ID, "must be 6-30 lowercase letters, digits or -, starting with a letter")
+    own.matching(
+        "pushServiceAccountId",
+        push_id,
+        _ACCOUNT_ID,
+        "must be 6-30 lowercase letters, digits or -, starting with a letter",
+    )
     push_email = own.matching(
         "pushServiceAccountEmail", own.string("pushServiceAccountEmail"), _EMAIL, "is not an email address"
     )
@@ -272,8 +288,6 @@ def registry_reference() -> str:
     return pulumi.Config(PROJECT).get("registry") or DEFAULT_REGISTRY
 
 
-def environment_name(stack: Optional[str] = None) -> str:
+def environment_name(stack: str | None = None) -> str:
     """The configured environment prefix (the stack name by default), unvalidated."""
     return pulumi.Config(PROJECT).get("environment") or stack or pulumi.get_stack()
-
-

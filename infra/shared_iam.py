@@ -3,8 +3,6 @@ service account, and the grants that let Pub/Sub push to Cloud Run with OIDC."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 import pulumi_gcp as gcp
 
@@ -27,7 +25,7 @@ class SharedIam(pulumi.ComponentResource):
     pubsub_agent_member: pulumi.Output[str]
     push_account_email: pulumi.Output[str]
 
-    def __init__(self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gyrinx-tasks:index:SharedIam", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -39,7 +37,7 @@ class SharedIam(pulumi.ComponentResource):
         )
         self.pubsub_agent_member = self.pubsub_agent.member
 
-        self.push_account: Optional[gcp.serviceaccount.Account] = None
+        self.push_account: gcp.serviceaccount.Account | None = None
         if settings.manages_push_service_account:
             self.push_account = gcp.serviceaccount.Account(
                 "push-service-account",
@@ -65,7 +63,7 @@ class SharedIam(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.run_invoker: Optional[gcp.cloudrunv2.ServiceIamMember] = None
+        self.run_invoker: gcp.cloudrunv2.ServiceIamMember | None = None
         if settings.cloud_run_service:
             self.run_invoker = gcp.cloudrunv2.ServiceIamMember(
                 "push-run-invoker",

@@ -8,8 +8,9 @@ explicit ``KEY=VALUE`` overrides, every value turned into the string the SDK exp
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -105,7 +106,7 @@ def parse_override(item: str) -> tuple[str, str]:
 
 
 def merged_config(
-    stack: str, overrides: Iterable[str] = (), project_dir: Path = PROJECT_DIR, extra: Optional[Mapping[str, str]] = None
+    stack: str, overrides: Iterable[str] = (), project_dir: Path = PROJECT_DIR, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The config the program would see on ``pulumi preview`` of ``stack``."""
     config = project_defaults(project_dir)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 import pulumi_gcp as gcp
 
@@ -55,7 +53,7 @@ class TaskQueue(pulumi.ComponentResource):
         task: Task,
         settings: Settings,
         shared: SharedIam,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("gyrinx-tasks:index:TaskQueue", task.name, None, opts)
         name = task.name
@@ -129,7 +127,7 @@ class TaskQueue(pulumi.ComponentResource):
             member=agent,
             opts=child,
         )
-        self.app_publisher: Optional[gcp.pubsub.TopicIAMMember] = None
+        self.app_publisher: gcp.pubsub.TopicIAMMember | None = None
         if settings.app_service_account:
             self.app_publisher = gcp.pubsub.TopicIAMMember(
                 f"{name}-app-publisher",
@@ -139,7 +137,7 @@ class TaskQueue(pulumi.ComponentResource):
                 member=f"serviceAccount:{settings.app_service_account}",
                 opts=child,
             )
-        self.job: Optional[gcp.cloudscheduler.Job] = None
+        self.job: gcp.cloudscheduler.Job | None = None
         if task.is_scheduled:
             self.job = declare_job(task, self.topic, settings, parent=self)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections import defaultdict
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from croniter import croniter
 
@@ -33,7 +34,7 @@ def _int_in_range(value: Any, bounds: tuple[int, int]) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def cron_problem(schedule: Any) -> Optional[str]:
+def cron_problem(schedule: Any) -> str | None:
     """Why ``schedule`` is not a 5-field unix-cron expression, or None."""
     if not isinstance(schedule, str):
         return f"schedule {schedule!r} must be a string"
@@ -45,7 +46,7 @@ def cron_problem(schedule: Any) -> Optional[str]:
     return None
 
 
-def timezone_problem(time_zone: Any) -> Optional[str]:
+def timezone_problem(time_zone: Any) -> str | None:
     """Why ``time_zone`` is not a tz database name, or None."""
     try:
         zoneinfo.ZoneInfo(time_zone)

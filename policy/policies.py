@@ -6,7 +6,8 @@ Each ``validate_*`` function takes the policy SDK's arguments and a ``report`` c
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,

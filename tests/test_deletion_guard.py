@@ -100,8 +100,23 @@ def test_cli_reads_the_offline_diff(capsys, tmp_path):
     assert main(["plan", "--stack", "dev", "--json"]) == 0
     old.write_text(capsys.readouterr().out)
     diff = tmp_path / "diff.json"
-    assert main(["plan", "--stack", "dev", "--json", "--diff", str(old), "--config", "allowEmptyRegistry=true",
-                 "--config", "registry=tests.fake_registry:ROUTES"]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                "--stack",
+                "dev",
+                "--json",
+                "--diff",
+                str(old),
+                "--config",
+                "allowEmptyRegistry=true",
+                "--config",
+                "registry=tests.fake_registry:ROUTES",
+            ]
+        )
+        == 0
+    )
     diff.write_text(capsys.readouterr().out)
     assert main(["guard", str(diff)]) == 1
     assert "deletes or replaces 74 of 74 task resources (100%)" in capsys.readouterr().out

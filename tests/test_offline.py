@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from infra import offline, stack_config
+from infra import stack_config
 from infra.__main__ import main
+from tests.stack_plans import stack_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +54,9 @@ def test_objects_reach_the_program_as_json(project):
 
 
 def test_a_json_override_is_parsed(project):
-    config = stack_config.merged_config("dev", ['flags={"X": false}', "allowEmptyRegistry=true", "gcp:project=p"], project_dir=project)
+    config = stack_config.merged_config(
+        "dev", ['flags={"X": false}', "allowEmptyRegistry=true", "gcp:project=p"], project_dir=project
+    )
     assert config["gyrinx-tasks:flags"] == '{"X": false}'
     assert config["gyrinx-tasks:allowEmptyRegistry"] == "true"
     assert config["gcp:project"] == "p"
@@ -75,20 +78,20 @@ def test_a_missing_stack_file_is_refused(project):
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_each_stack_file_plans(stack):
-    plan = offline.run_plan(stack)
+    plan = stack_plan(stack)
     queues = [r for r in plan.registrations if r.type == "gyrinx-tasks:index:TaskQueue"]
     assert len(queues) == 10
     assert plan.outputs["pushEndpoint"].startswith("https://")
 
 
 def test_prod_uses_its_existing_push_account_and_enables_the_batch_job():
-    plan = offline.run_plan("prod")
+    plan = stack_plan("prod")
     assert not [r for r in plan.registrations if r.type == "gcp:serviceaccount/account:Account"]
     assert plan.by_name("gcp:cloudscheduler/job:Job", "expensive_batch_job-job").inputs["paused"] is False
 
 
 def test_dev_pauses_the_batch_job():
-    plan = offline.run_plan("dev")
+    plan = stack_plan("dev")
     assert plan.by_name("gcp:cloudscheduler/job:Job", "expensive_batch_job-job").inputs["paused"] is True
 
 
@@ -126,7 +129,10 @@ def test_bad_input_exits_2_with_nothing_on_stdout(capsys):
 def test_the_command_runs_as_a_module():
     result = subprocess.run(
         [sys.executable, "-m", "infra", "plan", "--stack", "dev", "--config", "ackDeadline=5"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stdout == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,8 +14,9 @@ from infra.__main__ import main
 from infra.monitoring import dead_letter_filter
 from infra.registry import load_tasks
 from tests.fake_registry import route
+from tests.stack_plans import stack_plan
 
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
 
 
@@ -35,13 +36,13 @@ def adoptable(plan: offline.Plan) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_document_covers_exactly_the_adoptable_resources(stack):
-    plan = offline.run_plan(stack)
+    plan = stack_plan(stack)
     document, _ = import_file.build(plan)
     assert {(e["type"], e["name"]) for e in import_file.adopted_entries(document)} == adoptable(plan)
 
 
 def test_everything_else_is_listed_as_will_be_created():
-    plan = offline.run_plan("dev")
+    plan = stack_plan("dev")
     document, created = import_file.build(plan)
     custom = {(r.type, r.name) for r in plan.registrations if r.custom}
     listed = {tuple(line.removeprefix("will be created: ").split(" ")) for line in created}
@@ -50,11 +51,13 @@ def test_everything_else_is_listed_as_will_be_created():
 
 
 def test_import_ids_match_the_declared_names():
-    plan = offline.run_plan("dev")
+    plan = stack_plan("dev")
     document, _ = import_file.build(plan)
     ids = {e["name"]: e["id"] for e in import_file.adopted_entries(document)}
     assert ids["send_email-topic"] == "projects/gyrinx-dev/topics/dev--gyrinx.tasks--gyrinx.core.tasks.send_email"
-    assert ids["send_email-sub"] == "projects/gyrinx-dev/subscriptions/dev--gyrinx.tasks--gyrinx.core.tasks.send_email-sub"
+    assert (
+        ids["send_email-sub"] == "projects/gyrinx-dev/subscriptions/dev--gyrinx.tasks--gyrinx.core.tasks.send_email-sub"
+    )
     assert ids["sync_external_data-job"] == (
         "projects/gyrinx-dev/locations/europe-west2/jobs/dev--gyrinx-scheduler--gyrinx-core-tasks-sync_external_data"
     )
@@ -67,7 +70,7 @@ def test_import_ids_match_the_declared_names():
 
 
 def test_imported_resources_keep_the_programs_parents():
-    document, _ = import_file.build(offline.run_plan("dev"))
+    document, _ = import_file.build(stack_plan("dev"))
     entries = {e["name"]: e for e in document["resources"]}
     assert entries["send_email-sub"]["parent"] == "send_email"
     assert entries["send_email"] == {"type": "gyrinx-tasks:index:TaskQueue", "name": "send_email", "component": True}
@@ -75,7 +78,7 @@ def test_imported_resources_keep_the_programs_parents():
 
 
 def test_a_new_push_account_is_created_not_adopted():
-    document, created = import_file.build(offline.run_plan("dev"), adopt_push_account=False)
+    document, created = import_file.build(stack_plan("dev"), adopt_push_account=False)
     assert "push-service-account" not in {e["name"] for e in document["resources"]}
     assert "will be created: gcp:serviceaccount/account:Account push-service-account" in created
 
@@ -91,31 +94,48 @@ def app_provisioned(entry: dict, plan: dict) -> dict:
     if entry["type"] == import_file.SUBSCRIPTION:
         declared = next(r for r in plan["resources"] if r["name"] == entry["name"])["inputs"]
         return {
-            "name": name, "project": project, "topic": f"projects/{project}/topics/{name.removesuffix('-sub')}",
-            "pushConfig": {"pushEndpoint": f"{service_url}/tasks/pubsub/", "oidcToken": {
-                "serviceAccountEmail": plan["outputs"]["pushServiceAccount"], "audience": service_url}},
-            "ackDeadlineSeconds": declared["ackDeadlineSeconds"], "retryPolicy": declared["retryPolicy"],
+            "name": name,
+            "project": project,
+            "topic": f"projects/{project}/topics/{name.removesuffix('-sub')}",
+            "pushConfig": {
+                "pushEndpoint": f"{service_url}/tasks/pubsub/",
+                "oidcToken": {"serviceAccountEmail": plan["outputs"]["pushServiceAccount"], "audience": service_url},
+            },
+            "ackDeadlineSeconds": declared["ackDeadlineSeconds"],
+            "retryPolicy": declared["retryPolicy"],
         }
     if entry["type"] == import_file.JOB:
         task = entry["name"].removesuffix("-job")
         declared = next(r for r in plan["resources"] if r["name"] == entry["name"])["inputs"]
         message = {"task_id": f"scheduled-{task}", "task_name": task, "args": [], "kwargs": {}}
         return {
-            "name": name, "project": project, "region": entry["id"].split("/")[3],
-            "schedule": declared["schedule"], "timeZone": "UTC", "description": declared["description"],
-            "pubsubTarget": {"topicName": declared["pubsubTarget"]["topicName"],
-                             "data": base64.b64encode(json.dumps(message).encode()).decode()},
+            "name": name,
+            "project": project,
+            "region": entry["id"].split("/")[3],
+            "schedule": declared["schedule"],
+            "timeZone": "UTC",
+            "description": declared["description"],
+            "pubsubTarget": {
+                "topicName": declared["pubsubTarget"]["topicName"],
+                "data": base64.b64encode(json.dumps(message).encode()).decode(),
+            },
             "retryConfig": {"retryCount": 3, "minBackoffDuration": "5s", "maxBackoffDuration": "300s"},
         }
     return {"accountId": name.split("@")[0], "project": project}
 
 
 def test_a_gyrinx_style_registry_imports_without_a_replace():
-    plan = json.loads(offline.run_plan("dev").to_json())
-    document, _ = import_file.build(offline.run_plan("dev"))
+    plan = json.loads(stack_plan("dev").to_json())
+    document, _ = import_file.build(stack_plan("dev"))
     entries = list(import_file.adopted_entries(document))
-    before = {"resources": [{"type": e["type"], "name": e["name"], "inputs": app_provisioned(e, plan)} for e in entries]}
-    after = {"resources": [r for r in plan["resources"] if (r["type"], r["name"]) in {(e["type"], e["name"]) for e in entries}]}
+    before = {
+        "resources": [{"type": e["type"], "name": e["name"], "inputs": app_provisioned(e, plan)} for e in entries]
+    }
+    after = {
+        "resources": [
+            r for r in plan["resources"] if (r["type"], r["name"]) in {(e["type"], e["name"]) for e in entries}
+        ]
+    }
     changes = plan_diff.diff(before, after)
     assert [c for c in changes if c.op != "update"] == []
     sub = next(c for c in changes if c.name == "send_email-sub")
@@ -133,7 +153,7 @@ def test_import_file_prints_json_and_lists_creations_on_stderr(capsys):
 
 
 def test_the_alert_watches_every_dead_letter_subscription_of_the_stack():
-    alert = offline.run_plan("dev").by_name(ALERT, "dead-letter-alert")
+    alert = stack_plan("dev").by_name(ALERT, "dead-letter-alert")
     threshold = alert.inputs["conditions"][0]["conditionThreshold"]
     assert threshold["filter"] == dead_letter_filter("dev")
     assert "pubsub.googleapis.com/subscription/num_undelivered_messages" in threshold["filter"]
@@ -158,7 +178,7 @@ def test_the_alert_has_no_channels_unless_configured(run, routes):
 
 
 def test_the_alert_documentation_names_the_gcloud_commands():
-    content = offline.run_plan("prod").by_name(ALERT, "dead-letter-alert").inputs["documentation"]["content"]
+    content = stack_plan("prod").by_name(ALERT, "dead-letter-alert").inputs["documentation"]["content"]
     assert "gcloud pubsub subscriptions pull ${resource.label.subscription_id} --project=gyrinx-prod" in content
     assert "gcloud pubsub topics publish" in content
 
@@ -183,8 +203,8 @@ def test_a_london_schedule_outside_the_changeover_hour_has_no_traps():
 
 
 def test_next_runs_are_in_the_jobs_zone():
-    runs = schedule_report.next_runs("0 9 * * *", "Europe/London", datetime(2027, 3, 26, 12, tzinfo=timezone.utc))
-    assert [r.astimezone(timezone.utc).hour for r in runs] == [9, 8, 8]  # BST from 28 March
+    runs = schedule_report.next_runs("0 9 * * *", "Europe/London", datetime(2027, 3, 26, 12, tzinfo=UTC))
+    assert [r.astimezone(UTC).hour for r in runs] == [9, 8, 8]  # BST from 28 March
 
 
 def test_cost_counts_paused_jobs():
@@ -192,11 +212,13 @@ def test_cost_counts_paused_jobs():
 
 
 def test_the_report_shows_words_runs_pauses_warnings_and_cost(routes):
-    routes.extend([
-        route("nightly", schedule="30 1 * * *", schedule_timezone="Europe/London"),
-        route("batch", schedule="0 2 * * *", kill_switch="ENABLE_BATCH"),
-        route("adhoc"),
-    ])
+    routes.extend(
+        [
+            route("nightly", schedule="30 1 * * *", schedule_timezone="Europe/London"),
+            route("batch", schedule="0 2 * * *", kill_switch="ENABLE_BATCH"),
+            route("adhoc"),
+        ]
+    )
     text = schedule_report.report(load_tasks("tests.fake_registry:ROUTES"), {"ENABLE_BATCH": False}, "dev", NOW)
     assert "nightly: 30 1 * * * (Europe/London), enabled" in text
     assert "At 01:30 AM" in text
@@ -234,7 +256,7 @@ def test_a_kill_switch_missing_from_every_stack_file_is_a_warning(run, routes):
 
 
 def test_the_repositorys_stacks_plan_without_warnings():
-    assert offline.run_plan("dev").warnings == [] and offline.run_plan("prod").warnings == []
+    assert stack_plan("dev").warnings == [] and stack_plan("prod").warnings == []
 
 
 def test_warnings_reach_stderr_of_the_plan_command(capsys):

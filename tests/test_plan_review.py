@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from infra import offline, plan_diff, stack_config
+from infra import plan_diff, stack_config
 from infra.__main__ import main
 from tests.fake_registry import route
+from tests.stack_plans import stack_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +37,11 @@ def test_plans_do_not_depend_on_hash_seeds():
     for seed in ("1", "2"):
         result = subprocess.run(
             [sys.executable, "-m", "infra", "plan", "--stack", "prod", "--json"],
-            cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
         )
         outputs.add(result.stdout)
     assert len(outputs) == 1
@@ -48,8 +53,14 @@ def test_adding_a_task_only_creates_its_resources(run, three_tasks):
     changes = plan_diff.diff(before, plan_doc(run))
     assert {c.op for c in changes} == {"create"}
     assert {c.name for c in changes} == {
-        "delta", "delta-topic", "delta-sub", "delta-dlq", "delta-dlq-sub",
-        "delta-dlq-publisher", "delta-sub-subscriber", "delta-job",
+        "delta",
+        "delta-topic",
+        "delta-sub",
+        "delta-dlq",
+        "delta-dlq-sub",
+        "delta-dlq-publisher",
+        "delta-sub-subscriber",
+        "delta-job",
     }
 
 
@@ -59,8 +70,14 @@ def test_removing_a_task_deletes_exactly_its_resources(run, three_tasks):
     changes = plan_diff.diff(before, plan_doc(run))
     assert {c.op for c in changes} == {"delete"}
     assert {c.name for c in changes} == {
-        "beta", "beta-topic", "beta-sub", "beta-dlq", "beta-dlq-sub",
-        "beta-dlq-publisher", "beta-sub-subscriber", "beta-job",
+        "beta",
+        "beta-topic",
+        "beta-sub",
+        "beta-dlq",
+        "beta-dlq-sub",
+        "beta-dlq-publisher",
+        "beta-sub-subscriber",
+        "beta-job",
     }
 
 
@@ -71,8 +88,13 @@ def test_moving_a_task_to_another_module_replaces_only_its_resources(run, three_
     assert {c.task for c in changes} == {"gamma"}
     assert {c.op for c in changes} == {"replace"}
     assert {c.name for c in changes} == {
-        "gamma-topic", "gamma-sub", "gamma-dlq", "gamma-dlq-sub",
-        "gamma-dlq-publisher", "gamma-sub-subscriber", "gamma-job",
+        "gamma-topic",
+        "gamma-sub",
+        "gamma-dlq",
+        "gamma-dlq-sub",
+        "gamma-dlq-publisher",
+        "gamma-sub-subscriber",
+        "gamma-job",
     }
 
 
@@ -91,8 +113,16 @@ def test_a_kill_switch_flip_updates_only_the_job(run, routes):
 
 
 def test_a_changed_immutable_input_replaces():
-    old = {"resources": [{"type": "gcp:cloudscheduler/job:Job", "name": "t-job", "inputs": {"region": "a", "schedule": "x"}}]}
-    new = {"resources": [{"type": "gcp:cloudscheduler/job:Job", "name": "t-job", "inputs": {"region": "b", "schedule": "y"}}]}
+    old = {
+        "resources": [
+            {"type": "gcp:cloudscheduler/job:Job", "name": "t-job", "inputs": {"region": "a", "schedule": "x"}}
+        ]
+    }
+    new = {
+        "resources": [
+            {"type": "gcp:cloudscheduler/job:Job", "name": "t-job", "inputs": {"region": "b", "schedule": "y"}}
+        ]
+    }
     [change] = plan_diff.diff(old, new)
     assert (change.op, change.keys) == ("replace", ("region", "schedule"))
 
@@ -111,7 +141,7 @@ def test_the_diff_prints_changes_and_a_summary_line_per_kind(capsys, tmp_path):
 @pytest.mark.parametrize("stack", stack_config.stack_names())
 def test_committed_plan_is_fresh(stack):
     committed = (ROOT / "plans" / f"{stack}.json").read_text()
-    assert offline.run_plan(stack).to_json() == committed, (
+    assert stack_plan(stack).to_json() == committed, (
         f"plans/{stack}.json is stale: run ./dev plans and commit the result"
     )
 

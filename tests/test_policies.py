@@ -8,13 +8,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from infra import offline
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "policy"))
 import policies  # noqa: E402
 
+from tests.stack_plans import stack_plan
+
 GOOD_PUSH = {
-    "pushConfig": {"pushEndpoint": "https://x/tasks/pubsub/", "oidcToken": {"serviceAccountEmail": "a@b", "audience": "https://x"}},
+    "pushConfig": {
+        "pushEndpoint": "https://x/tasks/pubsub/",
+        "oidcToken": {"serviceAccountEmail": "a@b", "audience": "https://x"},
+    },
     "deadLetterPolicy": {"deadLetterTopic": "projects/p/topics/t-dlq", "maxDeliveryAttempts": 5},
     "expirationPolicy": {"ttl": ""},
     "labels": {"environment": "dev"},
@@ -109,7 +112,7 @@ def stack_violations(resources) -> list[str]:
 
 
 def test_a_dead_letter_topic_without_a_subscription_fails():
-    resources = stack_resources(offline.run_plan("dev").registrations)
+    resources = stack_resources(stack_plan("dev").registrations)
     assert stack_violations(resources) == []
     orphaned = [r for r in resources if r.name != "send_email-dlq-sub"]
     assert stack_violations(orphaned) == ["dead-letter topic send_email-dlq of send_email-sub has no subscription"]
@@ -118,7 +121,7 @@ def test_a_dead_letter_topic_without_a_subscription_fails():
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_planned_resource_passes_every_resource_policy(stack):
     found = []
-    for registration in offline.run_plan(stack).registrations:
+    for registration in stack_plan(stack).registrations:
         for validate in (
             policies.validate_push_subscription,
             policies.validate_no_public_members,

@@ -15,7 +15,10 @@ import yaml
 from infra import settings, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_PATHS = [ROOT.parent / "shared" / "reference" / "pulumi-project.schema.json", ROOT / "tests" / "data" / "pulumi-project.schema.json"]
+SCHEMA_PATHS = [
+    ROOT.parent / "shared" / "reference" / "pulumi-project.schema.json",
+    ROOT / "tests" / "data" / "pulumi-project.schema.json",
+]
 OBJECT_KEYS = {"flags", "labels"}
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
@@ -78,7 +81,9 @@ def test_workflows_pass_actionlint():
 
 def test_actionlint_catches_a_broken_workflow(tmp_path):
     broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    broken.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n"
+    )
     assert subprocess.run([actionlint(), str(broken)], capture_output=True, check=False).returncode == 1
 
 

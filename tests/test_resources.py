@@ -10,6 +10,7 @@ import pytest
 from infra.mocks import project_number
 from tests.conftest import names, of_type
 from tests.fake_registry import route
+from tests.stack_plans import stack_plan
 
 TOPIC = "gcp:pubsub/topic:Topic"
 SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
@@ -23,7 +24,9 @@ DLQ_ID = f"{TOPIC_ID}-dlq"
 
 @pytest.fixture
 def plan(run, routes):
-    routes.append(route("send_email", ack_deadline=60, min_retry_delay=15, max_retry_delay=300, max_delivery_attempts=7))
+    routes.append(
+        route("send_email", ack_deadline=60, min_retry_delay=15, max_retry_delay=300, max_delivery_attempts=7)
+    )
     return run()
 
 
@@ -245,7 +248,9 @@ def test_no_invoker_grant_without_a_service_name(plan):
 
 
 def test_only_additive_iam_members_are_declared(plan):
-    assert not [r for r in plan.registrations if r.type.endswith(("IAMBinding", "IAMPolicy", "IamBinding", "IamPolicy"))]
+    assert not [
+        r for r in plan.registrations if r.type.endswith(("IAMBinding", "IAMPolicy", "IamBinding", "IamPolicy"))
+    ]
 
 
 def test_outputs_map_each_task_to_its_resources(run, routes):
@@ -270,9 +275,8 @@ def test_dead_letter_subscription_declares_its_ack_deadline(plan):
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_normalised_field_is_declared_as_google_reports_it(stack):
-    from infra import offline
 
-    plan = offline.run_plan(stack)
+    plan = stack_plan(stack)
     durations = []
     for registration in plan.registrations:
         inputs = registration.inputs
@@ -283,7 +287,11 @@ def test_every_normalised_field_is_declared_as_google_reports_it(stack):
         if registration.type == JOB:
             assert inputs["timeZone"] != "UTC"
             assert set(inputs["retryConfig"]) == {
-                "retryCount", "minBackoffDuration", "maxBackoffDuration", "maxDoublings", "maxRetryDuration",
+                "retryCount",
+                "minBackoffDuration",
+                "maxBackoffDuration",
+                "maxDoublings",
+                "maxRetryDuration",
             }
             assert registration.ignore_changes == ["attemptDeadline"]
     assert durations and all(d.endswith("s") and d[:-1].isdigit() for d in durations)

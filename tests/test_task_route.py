@@ -1,7 +1,6 @@
 """The registry package the program imports."""
 
-from gyrinx.tasks import TaskRoute
-from gyrinx.tasks import registry
+from gyrinx.tasks import TaskRoute, registry
 from tests.fake_registry import task_function
 
 

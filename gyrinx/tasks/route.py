@@ -6,8 +6,9 @@ validates every route at once and reports all problems together, naming each tas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,10 @@ class TaskRoute:
     ack_deadline: int = 300
     min_retry_delay: int = 10
     max_retry_delay: int = 600
-    schedule: Optional[str] = None
+    schedule: str | None = None
     schedule_timezone: str = "UTC"
     max_delivery_attempts: int = 5
-    kill_switch: Optional[str] = None
+    kill_switch: str | None = None
 
     @property
     def _underlying_func(self) -> Callable[..., Any]:
