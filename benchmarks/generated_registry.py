@@ -10,6 +10,10 @@ from types import FunctionType
 
 from gyrinx.tasks import TaskRoute
 
+# `python -m infra` arguments for a plan of this registry. The generated tasks have no
+# kill switches, so the dev stack's flags are cleared (they would only warn).
+PLAN_ARGUMENTS = ["plan", "--stack", "dev", "--json", "--config", f"registry={__name__}:routes", "--config", "flags={}"]
+
 
 def _function(index: int) -> FunctionType:
     def func() -> None:

@@ -10,7 +10,7 @@ each ``--repeat`` times, interleaved, and prints the best wall and CPU time of e
 their ratios, the peak memory (max RSS) of each, and how the plan's wall time grows
 from 100 to 1,000 tasks.
 
-    ./dev py benchmarks/plan_benchmark.py [--sizes 10 100 1000] [--repeat 3]
+    ./dev bench [--sizes 10 100 1000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -23,21 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.generated_registry import PLAN_ARGUMENTS
+
 ROOT = Path(__file__).resolve().parent.parent
-# The generated tasks have no kill switches, so the dev stack's flags would only warn.
-PLAN = [
-    sys.executable,
-    "-m",
-    "infra",
-    "plan",
-    "--stack",
-    "dev",
-    "--json",
-    "--config",
-    "registry=benchmarks.generated_registry:routes",
-    "--config",
-    "flags={}",
-]
+PLAN = [sys.executable, "-m", "infra", *PLAN_ARGUMENTS]
 
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:

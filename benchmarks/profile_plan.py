@@ -1,6 +1,6 @@
 """Where the offline plan's time goes, next to the floor's: cProfile, grouped by area.
 
-    ./dev py benchmarks/profile_plan.py [--tasks 1000]
+    ./dev py -m benchmarks.profile_plan [--tasks 1000]
 
 Runs the plan of a generated registry and the floor (the same resources registered as
 raw resources) in this process under cProfile, and prints each one's self time per
@@ -15,13 +15,8 @@ import cProfile
 import io
 import os
 import pstats
-import sys
 import tempfile
 from contextlib import redirect_stdout
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 # First match wins: (area, substring of "file:function").
 AREAS = [
@@ -88,22 +83,13 @@ def main() -> None:
     os.environ["BENCH_TASKS"] = str(args.tasks)
 
     from benchmarks import floor
+    from benchmarks.generated_registry import PLAN_ARGUMENTS
     from infra.__main__ import main as cli
 
-    argv = [
-        "plan",
-        "--stack",
-        "dev",
-        "--json",
-        "--config",
-        "registry=benchmarks.generated_registry:routes",
-        "--config",
-        "flags={}",
-    ]
     plan_profile = cProfile.Profile()
     out = io.StringIO()
     with redirect_stdout(out):
-        plan_profile.runcall(cli, argv)
+        plan_profile.runcall(cli, PLAN_ARGUMENTS)
     with tempfile.NamedTemporaryFile("w", suffix=".json") as plan_file:
         plan_file.write(out.getvalue())
         plan_file.flush()

@@ -10,25 +10,12 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from infra.problems import InvalidInput
 
 _REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
-
-# Attributes with a default apply to registries (like the app's own TaskRoute) that
-# predate them; the rest every route must have.
-_OPTIONAL_DEFAULTS = {
-    "ack_deadline": 300,
-    "min_retry_delay": 10,
-    "max_retry_delay": 600,
-    "schedule": None,
-    "schedule_timezone": "UTC",
-    "max_delivery_attempts": 5,
-    "kill_switch": None,
-}
-
 
 @dataclass(frozen=True)
 class Task:
@@ -48,6 +35,11 @@ class Task:
     def is_scheduled(self) -> bool:
         """True when the task has a cron schedule."""
         return self.schedule is not None
+
+
+# Attributes with a default apply to registries (like the app's own TaskRoute) that
+# predate them; name and path every route must have.
+_OPTIONAL_DEFAULTS = {f.name: f.default for f in fields(Task) if f.default is not MISSING}
 
 
 def _describe(route: Any, index: int) -> str:
