@@ -66,9 +66,8 @@ def from_preview(document: Mapping[str, Any]) -> Change:
         if type_ == TASK_COMPONENT or type_.startswith(("pulumi:", "gyrinx-tasks:")):
             continue  # components and providers own no cloud resource
         task = name.split("-", 1)[0] if TASK_COMPONENT in chain[:-1] else None
-        if op != "create":
-            if task:
-                existing.add(urn)
+        if op != "create" and task:
+            existing.add(urn)
         if op in _REMOVING_OPS and urn not in removing:
             removing[urn] = Removal("replace" if op != "delete" else "delete", type_, name, task)
     return Change(tuple(removing.values()), len(existing))
