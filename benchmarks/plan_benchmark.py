@@ -2,13 +2,15 @@
 
 For registries of 10, 100 and 1,000 generated tasks (one in ten scheduled), runs
 
-- the plan: ``python -m infra plan --stack dev --json`` on the generated registry, and
+- the plan: ``python -m infra plan --stack dev --json`` on the generated registry;
+- the flat script: ``benchmarks/flat.py``, the same typed resources with real output
+  references, declared in one loop with no structure (no components);
 - the floor: ``benchmarks/floor.py``, registering the same resources with the same
-  inputs as raw resources under the same mocks,
+  inputs as raw resources under the same mocks;
 
-each ``--repeat`` times, interleaved, and prints the best wall and CPU time of each,
-their ratios, the peak memory (max RSS) of each, and how the plan's wall time grows
-from 100 to 1,000 tasks.
+each ``--repeat`` times, interleaved, and prints the best wall time of each, the plan's
+ratios to the floor and to the flat script, the plan's CPU-time ratio to the floor,
+peak memory (max RSS), and how the plan's wall time grows from 100 to 1,000 tasks.
 
     ./dev bench [--sizes 10 100 1000] [--repeat 3]
 """
@@ -60,9 +62,10 @@ def main() -> None:
 
     rows = {}
     print(
-        f"{'tasks':>6} {'resources':>9} {'plan s':>7} {'floor s':>7} {'ratio':>6} "
-        f"{'plan cpu':>8} {'floor cpu':>9} {'ratio':>6} {'plan MiB':>8} {'floor MiB':>9}"
+        f"{'tasks':>6} {'resources':>9} {'plan s':>7} {'flat s':>7} {'floor s':>7} {'plan/floor':>10} "
+        f"{'plan/flat':>9} {'plan cpu/floor':>14} {'plan MiB':>8} {'floor MiB':>9}"
     )
+    flat = [sys.executable, "benchmarks/flat.py"]
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             env = {**os.environ, "BENCH_TASKS": str(size)}
@@ -70,14 +73,21 @@ def main() -> None:
             with plan_file.open("w") as out:  # the floor's input; not timed
                 subprocess.run(PLAN, cwd=ROOT, env=env, stdout=out, check=True)
             resources = plan_file.read_text().count('"type": ')
+            components = plan_file.read_text().count('"type": "gyrinx-tasks:index:')
+            flat_count = subprocess.run(flat, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+            if int(flat_count.split()[0]) != resources - components:
+                raise SystemExit(f"flat.py declares {flat_count.strip()}, the plan {resources - components}")
             result = best_of(
-                {"plan": PLAN, "floor": [sys.executable, "benchmarks/floor.py", str(plan_file)]}, env, args.repeat
+                {"plan": PLAN, "flat": flat, "floor": [sys.executable, "benchmarks/floor.py", str(plan_file)]},
+                env,
+                args.repeat,
             )
-            (plan_s, plan_cpu, plan_mb), (floor_s, floor_cpu, floor_mb) = result["plan"], result["floor"]
+            (plan_s, plan_cpu, plan_mb), (flat_s, _, _) = result["plan"], result["flat"]
+            floor_s, floor_cpu, floor_mb = result["floor"]
             rows[size] = plan_s
             print(
-                f"{size:>6} {resources:>9} {plan_s:>7.2f} {floor_s:>7.2f} {plan_s / floor_s:>5.2f}x "
-                f"{plan_cpu:>8.2f} {floor_cpu:>9.2f} {plan_cpu / floor_cpu:>5.2f}x {plan_mb:>8.0f} {floor_mb:>9.0f}",
+                f"{size:>6} {resources:>9} {plan_s:>7.2f} {flat_s:>7.2f} {floor_s:>7.2f} {plan_s / floor_s:>9.2f}x "
+                f"{plan_s / flat_s:>8.2f}x {plan_cpu / floor_cpu:>13.2f}x {plan_mb:>8.0f} {floor_mb:>9.0f}",
                 flush=True,
             )
     if 100 in rows and 1000 in rows:
