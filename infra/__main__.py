@@ -10,7 +10,6 @@ python -m infra schedule --stack NAME [--config KEY=VALUE ...] [--now ISO-8601]
 from __future__ import annotations
 
 import argparse
-import contextvars
 import json
 import os
 import sys
@@ -98,18 +97,7 @@ def _import_file(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    config = stack_config.merged_config(args.stack, args.config)
-
-    def load():
-        import pulumi
-
-        from infra import program
-
-        pulumi.runtime.set_all_config(config)
-        return program.load(args.stack)
-
-    # A fresh context: config is context state in the SDK (see offline.run_plan).
-    settings, tasks = contextvars.Context().run(load)
+    settings, tasks = offline.load_stack(args.stack, args.config)
     now = args.now or datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)

@@ -22,9 +22,11 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import stack_config
+from infra import program, stack_config
 from infra.mocks import GoogleMocks, RecordingMonitor, Registration
 from infra.plan_diff import TASK_COMPONENT
+from infra.registry import Task
+from infra.settings import Settings
 
 LOGGER = "gyrinx-tasks.plan"
 
@@ -158,6 +160,17 @@ def run_plan(
         # A fresh context per run: the SDK keeps its settings, config and root stack in
         # context variables, so runs in one process never see each other's state.
         return contextvars.Context().run(_execute, project_dir / "__main__.py", stack, config, preview)
+
+
+def load_stack(stack: str, overrides: Iterable[str] = ()) -> tuple[Settings, list[Task]]:
+    """The stack's checked settings and tasks, without declaring anything (for reports
+    that need the registry as a stack sees it). Raises ``InvalidInput`` like a plan."""
+
+    def load() -> tuple[Settings, list[Task]]:
+        pulumi.runtime.set_all_config(stack_config.merged_config(stack, overrides))
+        return program.load(stack)
+
+    return contextvars.Context().run(load)
 
 
 _SHORT_TYPES = {
