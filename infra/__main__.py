@@ -116,7 +116,7 @@ def _plan(args: argparse.Namespace) -> int:
         old = json.loads(args.diff.read_text())
     except (OSError, ValueError) as exc:
         raise stack_config.StackConfigError(f"--diff {args.diff}: cannot read an earlier plan ({exc})") from None
-    new = json.loads(plan.to_json())
+    new = plan.document()
     if args.json:
         sys.stdout.write(json.dumps(plan_diff.to_document(old, new), indent=2, sort_keys=True) + "\n")
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from infra import naming
 from infra.mocks import Registration
 from infra.offline import Plan
 
@@ -34,7 +35,8 @@ def import_id(registration: Registration) -> str:
     if registration.type == JOB:
         return f"projects/{inputs['project']}/locations/{inputs['region']}/jobs/{inputs['name']}"
     if registration.type == ACCOUNT:
-        return f"projects/{inputs['project']}/serviceAccounts/{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
+        email = naming.service_account_email(inputs["accountId"], inputs["project"])
+        return f"projects/{inputs['project']}/serviceAccounts/{email}"
     raise ValueError(f"{registration.type} is not adopted from the runtime provisioning")
 
 

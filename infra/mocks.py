@@ -17,6 +17,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import naming
+
 
 def project_number(project: str) -> str:
     """A stable stand-in for ``project``'s number (the real one needs the cloud)."""
@@ -54,7 +56,7 @@ class GoogleMocks(pulumi.runtime.Mocks):
             region = inputs.get("region") or self.region
             return f"projects/{project}/locations/{region}/jobs/{name}", {"state": "ENABLED"}
         if typ == "gcp:serviceaccount/account:Account":
-            email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
+            email = naming.service_account_email(inputs["accountId"], project)
             full = f"projects/{project}/serviceAccounts/{email}"
             return full, {"email": email, "name": full, "member": f"serviceAccount:{email}"}
         if typ == "gcp:projects/serviceIdentity:ServiceIdentity":

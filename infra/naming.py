@@ -54,6 +54,11 @@ def task_names(environment: str, path: str) -> TaskNames:
     )
 
 
+def service_account_email(account_id: str, project: str) -> str:
+    """The email Google gives a service account created in ``project``."""
+    return f"{account_id}@{project}.iam.gserviceaccount.com"
+
+
 def pubsub_id_problem(resource_id: str) -> str | None:
     """Why ``resource_id`` is not a valid topic or subscription id, or None."""
     if not 3 <= len(resource_id) <= 255:

@@ -63,6 +63,10 @@ class Plan:
             key=lambda r: (r["type"], r["name"]),
         )
 
+    def document(self) -> dict[str, Any]:
+        """``{"resources", "outputs"}``: what ``to_json`` writes, as data."""
+        return {"resources": self.resources(), "outputs": self.outputs}
+
     def to_json(self) -> str:
         """The plan as canonical JSON: the same bytes on every run over the same input.
 

@@ -77,18 +77,20 @@ def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
     return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in project_dir.glob("Pulumi.*.yaml"))
 
 
+def _stack_config(stack: str, project_dir: Path) -> dict[str, Any]:
+    return _load_yaml(stack_file(stack, project_dir)).get("config") or {}
+
+
 def stack_values(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
     """The ``config:`` of ``Pulumi.<stack>.yaml``, keys namespaced, values as strings."""
-    values = _load_yaml(stack_file(stack, project_dir)).get("config") or {}
-    return {full_key(key): config_string(value) for key, value in values.items()}
+    return {full_key(key): config_string(value) for key, value in _stack_config(stack, project_dir).items()}
 
 
 def flags_by_stack(project_dir: Path = PROJECT_DIR) -> dict[str, dict[str, Any]]:
     """Each stack file's ``gyrinx-tasks:flags`` (empty when unset or not an object)."""
     result = {}
     for stack in stack_names(project_dir):
-        values = _load_yaml(stack_file(stack, project_dir)).get("config") or {}
-        flags = values.get(f"{PROJECT}:flags")
+        flags = _stack_config(stack, project_dir).get(f"{PROJECT}:flags")
         result[stack] = flags if isinstance(flags, dict) else {}
     return result
 
