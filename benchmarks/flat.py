@@ -19,11 +19,12 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.generated_registry import routes  # noqa: E402
-from infra import monitoring, naming, scheduler, stack_config  # noqa: E402
-from infra.mocks import GoogleMocks, RecordingMonitor  # noqa: E402
-from infra.offline import cyclic_gc_paused  # noqa: E402
-from infra.settings import read_settings  # noqa: E402
+from benchmarks.generated_registry import routes
+from infra import monitoring, naming, scheduler
+from infra.settings import read_settings
+from tools import stack_config
+from tools.mocks import GoogleMocks, RecordingMonitor
+from tools.runner import cyclic_gc_paused
 
 pulumi.runtime.set_all_config(stack_config.merged_config("dev", ["flags={}"]))
 settings = read_settings("dev")
@@ -93,7 +94,9 @@ with cyclic_gc_paused():
         gcp.pubsub.SubscriptionIAMMember(
             f"{n}-sub-subscriber", project=P, subscription=sub.id, role="roles/pubsub.subscriber", member=agent.member
         )
-        gcp.pubsub.TopicIAMMember(f"{n}-app-publisher", project=P, topic=topic.id, role="roles/pubsub.publisher", member=APP)
+        gcp.pubsub.TopicIAMMember(
+            f"{n}-app-publisher", project=P, topic=topic.id, role="roles/pubsub.publisher", member=APP
+        )
         if task.schedule:
             gcp.cloudscheduler.Job(
                 f"{n}-job",

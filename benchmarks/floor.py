@@ -1,6 +1,6 @@
 """The Pulumi SDK's floor for a plan: a bare script registering the same resources.
 
-Reads a plan written by ``python -m infra plan --json`` and registers every resource in
+Reads a plan written by ``python -m tools plan --json`` and registers every resource in
 it, flat, as a raw ``pulumi.CustomResource`` (components as ``ComponentResource``) with
 the plan's literal inputs, under the same mocks, recording monitor and runner settings
 as the offline plan. No typed args, no components' structure, no output references:
@@ -20,8 +20,8 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from infra.mocks import GoogleMocks, RecordingMonitor  # noqa: E402
-from infra.offline import cyclic_gc_paused  # noqa: E402
+from tools.mocks import GoogleMocks, RecordingMonitor
+from tools.runner import cyclic_gc_paused
 
 
 def main(path: str) -> None:

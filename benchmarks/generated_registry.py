@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 from types import FunctionType
 
-from gyrinx.tasks import TaskRoute
+from example_app.tasks import TaskRoute
 
-# `python -m infra` arguments for a plan of this registry. The generated tasks have no
+# `python -m tools` arguments for a plan of this registry. The generated tasks have no
 # kill switches, so the dev stack's flags are cleared (they would only warn).
 PLAN_ARGUMENTS = ["plan", "--stack", "dev", "--json", "--config", f"registry={__name__}:routes", "--config", "flags={}"]
 

@@ -2,7 +2,7 @@
 
 For registries of 10, 100 and 1,000 generated tasks (one in ten scheduled), runs
 
-- the plan: ``python -m infra plan --stack dev --json`` on the generated registry;
+- the plan: ``python -m tools plan --stack dev --json`` on the generated registry;
 - the flat script: ``benchmarks/flat.py``, the same typed resources with real output
   references, declared in one loop with no structure (no components);
 - the floor: ``benchmarks/floor.py``, registering the same resources with the same
@@ -28,7 +28,7 @@ from pathlib import Path
 from benchmarks.generated_registry import PLAN_ARGUMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
-PLAN = [sys.executable, "-m", "infra", *PLAN_ARGUMENTS]
+PLAN = [sys.executable, "-m", "tools", *PLAN_ARGUMENTS]
 
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:

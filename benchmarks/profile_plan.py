@@ -53,7 +53,7 @@ AREAS = [
         ("runtime/resource.py", "pulumi/resource.py", "rpc_manager.py", "settings.py", "known_types.py", "_utils.py"),
     ),
     ("event loop and threads", ("asyncio/", "threading.py", "concurrent/", "_contextvars", "queue.py")),
-    ("mock monitor", ("infra/mocks.py", "runtime/mocks.py")),
+    ("mock monitor", ("tools/mocks.py", "runtime/mocks.py")),
     ("pulumi_gcp classes", ("pulumi_gcp/",)),
     ("this program (infra/, registry)", ("infra/", "gyrinx/", "__main__.py", "croniter")),
     ("JSON output", ("json/",)),
@@ -84,7 +84,7 @@ def main() -> None:
 
     from benchmarks import floor
     from benchmarks.generated_registry import PLAN_ARGUMENTS
-    from infra.__main__ import main as cli
+    from tools.cli import main as cli
 
     plan_profile = cProfile.Profile()
     out = io.StringIO()

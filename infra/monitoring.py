@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_gcp as gcp
 
 from infra import naming
+from infra.project_apis import ProjectApis
 from infra.settings import Settings
 
 UNDELIVERED = "pubsub.googleapis.com/subscription/num_undelivered_messages"
@@ -54,7 +56,7 @@ Dead letters are kept 7 days in the subscription (31 on the dead-letter topic).
 """
 
 
-def dead_letter_alert(settings: Settings) -> gcp.monitoring.AlertPolicy:
+def dead_letter_alert(settings: Settings, apis: ProjectApis) -> gcp.monitoring.AlertPolicy:
     """Declare the alert policy, with the stack's notification channels (maybe none)."""
     return gcp.monitoring.AlertPolicy(
         "dead-letter-alert",
@@ -79,10 +81,13 @@ def dead_letter_alert(settings: Settings) -> gcp.monitoring.AlertPolicy:
                 ),
             )
         ],
-        notification_channels=list(settings.alert_notification_channels),
+        notification_channels=settings.secret_if(
+            "alert_notification_channels", list(settings.alert_notification_channels)
+        ),
         documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
             content=documentation(settings), mime_type="text/markdown"
         ),
         alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close="604800s"),
-        user_labels=settings.resource_labels,
+        user_labels=settings.secret_if("labels", settings.resource_labels),
+        opts=pulumi.ResourceOptions(depends_on=apis.needs("monitoring.googleapis.com")),
     )

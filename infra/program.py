@@ -8,41 +8,33 @@ from __future__ import annotations
 
 import pulumi
 
-from infra import settings as settings_module
-from infra import stack_config
-from infra.problems import InvalidInput
-from infra.registry import Task, load_tasks
-from infra.settings import Settings
-from infra.validation import kill_switch_warnings, validate_tasks
+from infra.errors import InvalidInput
+from infra.registry import RawRoute, Task, load_tasks
+from infra.settings import Settings, read_config
+from infra.validation import check_routes, flag_warnings
 
 
 def load(stack: str | None = None) -> tuple[Settings, list[Task]]:
     """The stack's settings and the registry's tasks, all checked.
 
     Raises :class:`InvalidInput` with every problem in the settings and the tasks;
-    logs a warning (shown by ``pulumi preview`` and the offline plan) for each kill
-    switch that cannot switch anything.
+    logs a warning (shown by ``pulumi preview`` and the offline plan) for each of this
+    stack's flags that no task uses.
     """
-    problems: list[str] = []
-    settings = None
-    try:
-        settings = settings_module.read_settings(stack)
-    except InvalidInput as exc:
-        problems.extend(exc.problems)
-
-    tasks = None
-    try:
-        tasks = load_tasks(settings.registry if settings else settings_module.registry_reference())
-    except InvalidInput as exc:
-        problems.extend(exc.problems)
-
-    if tasks is not None:
-        environment = settings.environment if settings else settings_module.environment_name(stack)
-        allow_empty = settings.allow_empty_registry if settings else False
-        problems.extend(validate_tasks(tasks, environment, allow_empty))
-
-    if problems:
+    read = read_config(stack)
+    problems = list(read.problems)
+    routes: list[RawRoute] | None = None
+    if read.registry:
+        try:
+            routes = load_tasks(read.registry)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+    tasks: list[Task] = []
+    if routes is not None:
+        tasks, route_problems = check_routes(routes, read.environment, read.allow_empty_registry)
+        problems.extend(route_problems)
+    if problems or read.settings is None or routes is None:
         raise InvalidInput(problems)
-    for warning in kill_switch_warnings(tasks, settings.stack, settings.flags, stack_config.flags_by_stack()):
+    for warning in flag_warnings(tasks, read.settings.stack, read.settings.flags):
         pulumi.log.warn(warning)
-    return settings, tasks
+    return read.settings, tasks

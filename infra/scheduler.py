@@ -9,8 +9,9 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_gcp as gcp
 
-from infra import naming
-from infra.registry import Task
+from infra import naming, ownership
+from infra.project_apis import ProjectApis
+from infra.registry import Schedule, Task
 from infra.settings import Settings
 
 # The app's scheduler retry today (task-infrastructure.md §1). All five fields are set:
@@ -44,17 +45,22 @@ def is_paused(task: Task, flags: Mapping[str, bool]) -> bool:
 
 
 def declare_job(
-    task: Task, topic: gcp.pubsub.Topic, settings: Settings, parent: pulumi.Resource
+    task: Task,
+    schedule: Schedule,
+    topic: gcp.pubsub.Topic,
+    settings: Settings,
+    parent: pulumi.Resource,
+    apis: ProjectApis,
 ) -> gcp.cloudscheduler.Job:
-    """Declare the job that publishes ``task``'s payload to ``topic`` on its schedule."""
+    """Declare the job that publishes ``task``'s payload to ``topic`` on ``schedule``."""
     return gcp.cloudscheduler.Job(
-        f"{task.name}-job",
+        ownership.JOB.logical_name(task.name),
         name=naming.scheduler_job_id(settings.environment, task.path),
         project=settings.project,
         region=settings.region,
-        description=naming.scheduler_description(task.name, task.schedule, task.schedule_timezone),
-        schedule=task.schedule,
-        time_zone=normalise_time_zone(task.schedule_timezone),
+        description=naming.scheduler_description(task.name, schedule.cron, schedule.time_zone),
+        schedule=schedule.cron,
+        time_zone=normalise_time_zone(schedule.time_zone),
         paused=is_paused(task, settings.flags),
         pubsub_target=gcp.cloudscheduler.JobPubsubTargetArgs(topic_name=topic.id, data=payload(task.name)),
         retry_config=gcp.cloudscheduler.JobRetryConfigArgs(
@@ -66,5 +72,9 @@ def declare_job(
         ),
         # Pub/Sub-target jobs report attemptDeadline as "180s" whatever is declared
         # (pulumi/pulumi-gcp#3442): without this every preview shows an update.
-        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["attempt_deadline"]),
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            ignore_changes=["attempt_deadline"],
+            depends_on=apis.needs("cloudscheduler.googleapis.com"),
+        ),
     )

@@ -18,29 +18,35 @@ from urllib.parse import urlsplit
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from infra.problems import InvalidInput
-
 PROJECT = "gyrinx-tasks"
 DEFAULT_REGISTRY = "gyrinx.tasks.registry:get_all_tasks"
 DEFAULT_PUSH_ACCOUNT_ID = "pubsub-invoker"
 
-# Every key of the project's namespace the program reads; anything else is a typo.
-KNOWN_KEYS = frozenset(
+# Every key of the project's namespace the program reads, and the Settings attribute it
+# fills; anything else in the namespace is a typo.
+SETTING_OF_KEY: Mapping[str, str] = MappingProxyType(
     {
-        "environment",
-        "serviceUrl",
-        "pushServiceAccountId",
-        "pushServiceAccountEmail",
-        "appServiceAccount",
-        "cloudRunService",
-        "cloudRunRegion",
-        "flags",
-        "labels",
-        "registry",
-        "allowEmptyRegistry",
-        "alertNotificationChannels",
+        "environment": "environment",
+        "serviceUrl": "service_url",
+        "pushServiceAccountId": "push_service_account_id",
+        "pushServiceAccountEmail": "push_service_account_email",
+        "appServiceAccount": "app_service_account",
+        "cloudRunService": "cloud_run_service",
+        "cloudRunRegion": "cloud_run_region",
+        "flags": "flags",
+        "labels": "labels",
+        "registry": "registry",
+        "allowEmptyRegistry": "allow_empty_registry",
+        "alertNotificationChannels": "alert_notification_channels",
+        "deployServiceAccount": "deploy_service_account",
     }
 )
+KNOWN_KEYS = frozenset(SETTING_OF_KEY)
+_GCP_SETTING_OF_KEY = {"project": "project", "region": "region"}
+# Config namespaces this program reads, plus the engine's own. A key in any other
+# namespace (say ``gyrinx_tasks:cloudRunService``) is a typo that would otherwise be
+# silently ignored, and with it, say, a grant.
+KNOWN_NAMESPACES = frozenset({"gcp", PROJECT, "pulumi"})
 
 _ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,29}")
 _ACCOUNT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
@@ -67,9 +73,25 @@ class Settings:
     cloud_run_region: str
     registry: str
     allow_empty_registry: bool
+    # The identity that runs `pulumi up`; it must be able to act as the push account
+    # when it creates a push subscription, so a stack that creates that account grants
+    # it roles/iam.serviceAccountUser on it.
+    deploy_service_account: str | None = None
     flags: Mapping[str, bool] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     alert_notification_channels: tuple[str, ...] = ()
+    # Settings (by attribute name) whose config key the user marked secret.
+    secret: frozenset[str] = frozenset()
+
+    def input(self, attribute: str) -> pulumi.Input[Any]:
+        """The setting as a resource input: a secret ``Output`` when its config key is
+        secret (``pulumi config set --secret``), so it stays secret in every input and
+        output it reaches; the plain value otherwise."""
+        return self.secret_if(attribute, getattr(self, attribute))
+
+    def secret_if(self, attribute: str, value: Any) -> pulumi.Input[Any]:
+        """``value``, derived from the setting ``attribute``, as a secret when that is one."""
+        return pulumi.Output.secret(value) if attribute in self.secret else value
 
     @property
     def push_endpoint(self) -> str:
@@ -84,7 +106,12 @@ class Settings:
     @property
     def resource_labels(self) -> dict[str, str]:
         """Labels for every labelled resource: the stack's own plus the fixed ones."""
-        return {**self.labels, "environment": self.environment, "managed-by": "pulumi"}
+        return {**self.labels, **fixed_labels(self.environment)}
+
+
+def fixed_labels(environment: str) -> dict[str, str]:
+    """The labels the program sets on every labelled resource, whatever the stack says."""
+    return {"environment": environment, "managed-by": "pulumi"}
 
 
 class _Reader:
@@ -94,6 +121,7 @@ class _Reader:
         self.namespace = namespace
         self.config = pulumi.Config(namespace)
         self.problems: list[str] = []
+        self.secret_keys: set[str] = set()
 
     def _key(self, key: str) -> str:
         return f"{self.namespace}:{key}"
@@ -101,8 +129,15 @@ class _Reader:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"config {self._key(key)}: {message}")
 
+    def raw(self, key: str) -> str | None:
+        # Read as plain text to validate; a key the user marked secret is remembered so
+        # Settings.input hands it to resources as a secret again.
+        if pulumi.runtime.is_config_secret(self._key(key)):
+            self.secret_keys.add(key)
+        return self.config.get(key)
+
     def string(self, key: str, default: str | None = None, required: bool = False) -> str | None:
-        value = self.config.get(key)
+        value = self.raw(key)
         if value is None or value == "":
             if required:
                 self.problem(key, "is required but not set")
@@ -110,7 +145,7 @@ class _Reader:
         return value
 
     def boolean(self, key: str, default: bool) -> bool:
-        value = self.config.get(key)
+        value = self.raw(key)
         if value is None:
             return default
         if value.lower() in ("true", "false"):
@@ -119,8 +154,8 @@ class _Reader:
         return default
 
     def structured(self, key: str, expected: type, default: Any) -> Any:
-        value = self.config.get(key)
-        if value is None:
+        value = self.raw(key)
+        if value is None or value == "":
             return default
         try:
             parsed = json.loads(value)
@@ -132,14 +167,16 @@ class _Reader:
             return default
         return parsed
 
-    def matching(self, key: str, value: str | None, pattern: re.Pattern, rule: str) -> str | None:
+    def matching(self, key: str, value: str | None, pattern: re.Pattern[str], rule: str) -> str | None:
         if value is not None and not pattern.fullmatch(value):
             self.problem(key, f"{value!r} {rule}")
         return value
 
 
 def _all_config_keys() -> set[str]:
-    # What the engine passed in: explicit config plus the PULUMI_CONFIG environment bag.
+    # Every key the engine passed in. The SDK has no public way to list them, so this
+    # reads its config map (set by the language host through set_all_config) and the
+    # PULUMI_CONFIG bag it falls back to.
     return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
 
 
@@ -209,22 +246,44 @@ def _channels(reader: _Reader) -> tuple[str, ...]:
     return tuple(channels)
 
 
-def read_settings(stack: str | None = None) -> Settings:
-    """Read and validate the current stack's settings.
+@dataclass(frozen=True)
+class ConfigRead:
+    """One read of the stack's config.
 
-    Raises :class:`InvalidInput` listing every problem, each naming its config key.
+    ``settings`` is None when any problem was found; the registry reference, the
+    environment and the empty-registry switch are read in the same pass, so the
+    registry's own problems are reported alongside the settings' (never by reading
+    the keys a second time).
+    """
+
+    settings: Settings | None
+    problems: tuple[str, ...]
+    registry: str
+    environment: str
+    allow_empty_registry: bool
+
+
+def _unknown_key_problems(own: _Reader) -> None:
+    for key in sorted(_all_config_keys()):
+        namespace, _, name = key.partition(":")
+        if namespace not in KNOWN_NAMESPACES:
+            own.problems.append(
+                f"config {key}: namespace {namespace!r} is not one this program reads "
+                f"({', '.join(sorted(KNOWN_NAMESPACES - {'pulumi'}))}); is it a typo of {PROJECT}?"
+            )
+        elif namespace == PROJECT and name not in KNOWN_KEYS:
+            own.problem(name, f"is not a setting this program reads (known: {', '.join(sorted(KNOWN_KEYS))})")
+
+
+def read_config(stack: str | None = None) -> ConfigRead:
+    """Read and validate the current stack's config, once.
+
+    Every problem names its config key; all of them are returned together.
     """
     stack = stack or pulumi.get_stack()
     gcp = _Reader("gcp")
     own = _Reader(PROJECT)
-
-    unknown = sorted(
-        key.split(":", 1)[1]
-        for key in _all_config_keys()
-        if key.startswith(f"{PROJECT}:") and key.split(":", 1)[1] not in KNOWN_KEYS
-    )
-    for key in unknown:
-        own.problem(key, f"is not a setting this program reads (known: {', '.join(sorted(KNOWN_KEYS))})")
+    _unknown_key_problems(own)
 
     project = gcp.string("project", required=True) or ""
     region = gcp.string("region", required=True) or ""
@@ -255,9 +314,22 @@ def read_settings(stack: str | None = None) -> Settings:
         "pushServiceAccountEmail", own.string("pushServiceAccountEmail"), _EMAIL, "is not an email address"
     )
     app_account = own.matching("appServiceAccount", own.string("appServiceAccount"), _EMAIL, "is not an email address")
+    deployer = own.matching(
+        "deployServiceAccount", own.string("deployServiceAccount"), _EMAIL, "is not an email address"
+    )
+    if push_email is None and deployer is None:
+        own.problem(
+            "deployServiceAccount",
+            "is required when the stack creates the push service account (pushServiceAccountEmail unset): "
+            "creating an OIDC push subscription needs iam.serviceAccounts.actAs on that account, so the "
+            "program grants it to the deploying identity named here",
+        )
     # The registry reference is checked where it is loaded (infra.registry), so a bad one
     # is reported once.
-    registry = own.string("registry", default=DEFAULT_REGISTRY)
+    registry = own.string("registry") or ""
+    if not registry:
+        own.problem("registry", "is required: the task registry, as module:attribute or file:PATH")
+    allow_empty = own.boolean("allowEmptyRegistry", False)
 
     settings = Settings(
         stack=stack,
@@ -270,24 +342,22 @@ def read_settings(stack: str | None = None) -> Settings:
         app_service_account=app_account,
         cloud_run_service=own.string("cloudRunService"),
         cloud_run_region=own.string("cloudRunRegion", default=region) or region,
-        registry=registry or DEFAULT_REGISTRY,
-        allow_empty_registry=own.boolean("allowEmptyRegistry", False),
+        registry=registry,
+        allow_empty_registry=allow_empty,
+        deploy_service_account=deployer,
         flags=MappingProxyType(_flags(own)),
         labels=MappingProxyType(_labels(own)),
         alert_notification_channels=_channels(own),
+        secret=frozenset(
+            {_GCP_SETTING_OF_KEY[key] for key in gcp.secret_keys if key in _GCP_SETTING_OF_KEY}
+            | {SETTING_OF_KEY[key] for key in own.secret_keys if key in SETTING_OF_KEY}
+        ),
     )
-    problems = gcp.problems + own.problems
-    if problems:
-        raise InvalidInput(problems)
-    return settings
-
-
-def registry_reference() -> str:
-    """The configured registry reference, read on its own so a registry can be loaded
-    (and its problems reported) even when other settings are bad."""
-    return pulumi.Config(PROJECT).get("registry") or DEFAULT_REGISTRY
-
-
-def environment_name(stack: str | None = None) -> str:
-    """The configured environment prefix (the stack name by default), unvalidated."""
-    return pulumi.Config(PROJECT).get("environment") or stack or pulumi.get_stack()
+    problems = tuple(gcp.problems + own.problems)
+    return ConfigRead(
+        settings=None if problems else settings,
+        problems=problems,
+        registry=registry,
+        environment=environment,
+        allow_empty_registry=allow_empty,
+    )

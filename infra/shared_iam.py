@@ -3,10 +3,22 @@ service account, and the grants that let Pub/Sub push to Cloud Run with OIDC."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.ownership import SHARED_COMPONENT
+from infra.project_apis import ProjectApis
 from infra.settings import Settings
+
+
+@dataclass(frozen=True)
+class SharedIamArgs:
+    """The stack's settings, and the APIs its resources wait for."""
+
+    settings: Settings
+    apis: ProjectApis
 
 
 class SharedIam(pulumi.ComponentResource):
@@ -20,20 +32,30 @@ class SharedIam(pulumi.ComponentResource):
       account so it can mint OIDC tokens (needed for projects whose Pub/Sub predates
       April 2021, harmless elsewhere).
     - With ``cloudRunService`` set, the push account gets ``roles/run.invoker`` on it.
+    - When the stack creates the push account, the deploying identity
+      (``deployServiceAccount``) gets ``roles/iam.serviceAccountUser`` on it: creating an
+      OIDC push subscription needs ``iam.serviceAccounts.actAs`` on the account at
+      creation time, so every push subscription depends on this grant
+      (:attr:`push_ready`).
     """
 
     pubsub_agent_member: pulumi.Output[str]
     push_account_email: pulumi.Output[str]
+    # What a push subscription must wait for before it can be created.
+    push_ready: list[pulumi.Resource]
 
-    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("gyrinx-tasks:index:SharedIam", name, None, opts)
+    def __init__(self, name: str, args: SharedIamArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(SHARED_COMPONENT, name, None, opts)
+        settings, apis = args.settings, args.apis
         child = pulumi.ResourceOptions(parent=self)
 
         self.pubsub_agent = gcp.projects.ServiceIdentity(
             "pubsub-service-agent",
             project=settings.project,
             service="pubsub.googleapis.com",
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=apis.needs("serviceusage.googleapis.com", "pubsub.googleapis.com")
+            ),
         )
         self.pubsub_agent_member = self.pubsub_agent.member
 
@@ -45,14 +67,25 @@ class SharedIam(pulumi.ComponentResource):
                 account_id=settings.push_service_account_id,
                 display_name=f"Pub/Sub push to gyrinx tasks ({settings.environment})",
                 description="Identity Pub/Sub signs OIDC tokens as when pushing tasks to Cloud Run.",
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=apis.needs("iam.googleapis.com")),
             )
             push_account_name = self.push_account.name
             self.push_account_email = self.push_account.email
+            self.deployer_act_as = gcp.serviceaccount.IAMMember(
+                "push-deployer-act-as",
+                service_account_id=push_account_name,
+                role="roles/iam.serviceAccountUser",
+                member=pulumi.Output.from_input(settings.input("deploy_service_account")).apply(
+                    lambda email: f"serviceAccount:{email}"
+                ),
+                opts=child,
+            )
+            self.push_ready = [self.deployer_act_as]
         else:
-            email = settings.push_service_account_email
-            push_account_name = pulumi.Output.from_input(f"projects/{settings.project}/serviceAccounts/{email}")
+            email = settings.input("push_service_account_email")
+            push_account_name = pulumi.Output.concat("projects/", settings.project, "/serviceAccounts/", email)
             self.push_account_email = pulumi.Output.from_input(email)
+            self.push_ready = []
         push_member = self.push_account_email.apply(lambda email: f"serviceAccount:{email}")
 
         self.token_creator = gcp.serviceaccount.IAMMember(
@@ -69,10 +102,10 @@ class SharedIam(pulumi.ComponentResource):
                 "push-run-invoker",
                 project=settings.project,
                 location=settings.cloud_run_region,
-                name=settings.cloud_run_service,
+                name=settings.input("cloud_run_service"),
                 role="roles/run.invoker",
                 member=push_member,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=apis.needs("run.googleapis.com")),
             )
 
         self.register_outputs(

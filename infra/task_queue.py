@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 
-from infra import naming
+from infra import naming, ownership
+from infra.project_apis import ProjectApis
 from infra.registry import Task
 from infra.scheduler import declare_job
 from infra.settings import Settings
@@ -27,11 +30,23 @@ def _seconds(value: int) -> str:
     return f"{value}s"
 
 
+@dataclass(frozen=True)
+class TaskQueueArgs:
+    """What one task's component is built from: the checked task, the stack's settings,
+    its shared identities and the APIs its resources wait for."""
+
+    task: Task
+    settings: Settings
+    shared: SharedIam
+    apis: ProjectApis
+
+
 class TaskQueue(pulumi.ComponentResource):
     """Everything one task needs to be delivered, retried and dead-lettered.
 
     Children (logical names derive from the task's name, so one task's change never
-    renames another's resources):
+    renames another's resources; their suffixes and types are defined once, in
+    :mod:`infra.ownership`):
 
     - ``{name}-topic``: the topic the app publishes to;
     - ``{name}-sub``: the OIDC push subscription to ``{serviceUrl}/tasks/pubsub/``,
@@ -48,42 +63,43 @@ class TaskQueue(pulumi.ComponentResource):
     directly in ``__init__`` and the program declares tasks in a plain loop.
     """
 
-    def __init__(
-        self,
-        task: Task,
-        settings: Settings,
-        shared: SharedIam,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("gyrinx-tasks:index:TaskQueue", task.name, None, opts)
-        name = task.name
+    def __init__(self, name: str, args: TaskQueueArgs, opts: pulumi.ResourceOptions | None = None):
+        task, settings, shared = args.task, args.settings, args.shared
+        super().__init__(ownership.TASK_COMPONENT, name, None, opts)
         names = naming.task_names(settings.environment, task.path)
-        labels = settings.resource_labels
+        labels = settings.secret_if("labels", settings.resource_labels)
         child = pulumi.ResourceOptions(parent=self)
+        # Topics are the roots of a task's resources (everything else refers to one), so
+        # they alone wait for the Pub/Sub API.
+        topic_opts = pulumi.ResourceOptions(parent=self, depends_on=args.apis.needs("pubsub.googleapis.com"))
         agent = shared.pubsub_agent_member
 
         self.topic = gcp.pubsub.Topic(
-            f"{name}-topic", name=names.topic, project=settings.project, labels=labels, opts=child
+            ownership.TOPIC.logical_name(name),
+            name=names.topic,
+            project=settings.project,
+            labels=labels,
+            opts=topic_opts,
         )
         self.dead_letter_topic = gcp.pubsub.Topic(
-            f"{name}-dlq",
+            ownership.DEAD_LETTER_TOPIC.logical_name(name),
             name=names.dead_letter_topic,
             project=settings.project,
             labels=labels,
             message_retention_duration=DEAD_LETTER_TOPIC_RETENTION,
-            opts=child,
+            opts=topic_opts,
         )
         self.subscription = gcp.pubsub.Subscription(
-            f"{name}-sub",
+            ownership.SUBSCRIPTION.logical_name(name),
             name=names.subscription,
             project=settings.project,
             topic=self.topic.id,
             ack_deadline_seconds=task.ack_deadline,
             push_config=gcp.pubsub.SubscriptionPushConfigArgs(
-                push_endpoint=settings.push_endpoint,
+                push_endpoint=settings.secret_if("service_url", settings.push_endpoint),
                 oidc_token=gcp.pubsub.SubscriptionPushConfigOidcTokenArgs(
                     service_account_email=shared.push_account_email,
-                    audience=settings.service_url,
+                    audience=settings.input("service_url"),
                 ),
             ),
             retry_policy=gcp.pubsub.SubscriptionRetryPolicyArgs(
@@ -96,10 +112,12 @@ class TaskQueue(pulumi.ComponentResource):
             ),
             expiration_policy=NEVER_EXPIRES,
             labels=labels,
-            opts=child,
+            # Creating an OIDC push subscription needs actAs on the push account, granted
+            # by the shared component when it creates that account.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=shared.push_ready),
         )
         self.dead_letter_subscription = gcp.pubsub.Subscription(
-            f"{name}-dlq-sub",
+            ownership.DEAD_LETTER_SUBSCRIPTION.logical_name(name),
             name=names.dead_letter_subscription,
             project=settings.project,
             topic=self.dead_letter_topic.id,
@@ -112,7 +130,7 @@ class TaskQueue(pulumi.ComponentResource):
             opts=child,
         )
         self.dead_letter_publisher = gcp.pubsub.TopicIAMMember(
-            f"{name}-dlq-publisher",
+            ownership.DEAD_LETTER_PUBLISHER.logical_name(name),
             project=settings.project,
             topic=self.dead_letter_topic.id,
             role="roles/pubsub.publisher",
@@ -120,7 +138,7 @@ class TaskQueue(pulumi.ComponentResource):
             opts=child,
         )
         self.subscription_subscriber = gcp.pubsub.SubscriptionIAMMember(
-            f"{name}-sub-subscriber",
+            ownership.SUBSCRIPTION_SUBSCRIBER.logical_name(name),
             project=settings.project,
             subscription=self.subscription.id,
             role="roles/pubsub.subscriber",
@@ -130,27 +148,28 @@ class TaskQueue(pulumi.ComponentResource):
         self.app_publisher: gcp.pubsub.TopicIAMMember | None = None
         if settings.app_service_account:
             self.app_publisher = gcp.pubsub.TopicIAMMember(
-                f"{name}-app-publisher",
+                ownership.APP_PUBLISHER.logical_name(name),
                 project=settings.project,
                 topic=self.topic.id,
                 role="roles/pubsub.publisher",
-                member=f"serviceAccount:{settings.app_service_account}",
+                member=pulumi.Output.concat("serviceAccount:", settings.input("app_service_account")),
                 opts=child,
             )
         self.job: gcp.cloudscheduler.Job | None = None
-        if task.is_scheduled:
-            self.job = declare_job(task, self.topic, settings, parent=self)
+        if task.schedule is not None:
+            self.job = declare_job(task, task.schedule, self.topic, settings, parent=self, apis=args.apis)
 
         self.register_outputs({})
 
-    def summary(self) -> dict[str, pulumi.Output]:
-        """The stack output for this task: its resource ids."""
-        out = {
-            "topic": self.topic.id,
-            "subscription": self.subscription.id,
-            "deadLetterTopic": self.dead_letter_topic.id,
-            "deadLetterSubscription": self.dead_letter_subscription.id,
+    def summary(self) -> dict[str, pulumi.Output[str]]:
+        """The stack output for this task: the id of each exported child."""
+        declared: dict[ownership.Child, pulumi.CustomResource | None] = {
+            ownership.TOPIC: self.topic,
+            ownership.SUBSCRIPTION: self.subscription,
+            ownership.DEAD_LETTER_TOPIC: self.dead_letter_topic,
+            ownership.DEAD_LETTER_SUBSCRIPTION: self.dead_letter_subscription,
+            ownership.JOB: self.job,
         }
-        if self.job is not None:
-            out["job"] = self.job.id
-        return out
+        return {
+            child.output: resource.id for child, resource in declared.items() if child.output and resource is not None
+        }

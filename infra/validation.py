@@ -15,7 +15,7 @@ from typing import Any
 from croniter import croniter
 
 from infra import naming
-from infra.registry import Task
+from infra.registry import RawRoute, Schedule, Task
 
 ACK_DEADLINE = (10, 600)
 BACKOFF = (0, 600)
@@ -55,7 +55,10 @@ def timezone_problem(time_zone: Any) -> str | None:
     return None
 
 
-def _task_problems(task: Task, environment: str) -> Iterable[str]:
+DEFAULT_DELIVERY_ATTEMPTS = 5
+
+
+def _task_problems(task: RawRoute, environment: str) -> Iterable[str]:
     if not _int_in_range(task.ack_deadline, ACK_DEADLINE):
         yield f"ack_deadline {task.ack_deadline!r} is outside {ACK_DEADLINE[0]}-{ACK_DEADLINE[1]} seconds"
     backoffs_valid = True
@@ -66,7 +69,7 @@ def _task_problems(task: Task, environment: str) -> Iterable[str]:
             yield f"{key} {value!r} is outside {BACKOFF[0]}-{BACKOFF[1]} seconds (Pub/Sub's backoff range)"
     if backoffs_valid and task.min_retry_delay > task.max_retry_delay:
         yield f"min_retry_delay {task.min_retry_delay} is above max_retry_delay {task.max_retry_delay}"
-    if not _int_in_range(task.max_delivery_attempts, DELIVERY_ATTEMPTS):
+    if task.max_delivery_attempts is not None and not _int_in_range(task.max_delivery_attempts, DELIVERY_ATTEMPTS):
         yield (
             f"max_delivery_attempts {task.max_delivery_attempts!r} is outside "
             f"{DELIVERY_ATTEMPTS[0]}-{DELIVERY_ATTEMPTS[1]} (Pub/Sub's dead-letter range)"
@@ -87,7 +90,7 @@ def _task_problems(task: Task, environment: str) -> Iterable[str]:
         if problem:
             yield f"{label} {resource_id!r} {problem}"
 
-    if task.is_scheduled:
+    if task.schedule is not None:
         for problem in (cron_problem(task.schedule), timezone_problem(task.schedule_timezone)):
             if problem:
                 yield problem
@@ -99,7 +102,30 @@ def _task_problems(task: Task, environment: str) -> Iterable[str]:
             yield f"scheduler job description is {len(description)} characters (at most {DESCRIPTION_MAX})"
 
 
-def validate_tasks(tasks: list[Task], environment: str, allow_empty: bool = False) -> list[str]:
+def _checked(route: RawRoute) -> Task:
+    """``route`` as a typed record; only for a route with no problems."""
+    return Task(
+        name=route.name,
+        path=route.path,
+        ack_deadline=route.ack_deadline,
+        min_retry_delay=route.min_retry_delay,
+        max_retry_delay=route.max_retry_delay,
+        max_delivery_attempts=(
+            DEFAULT_DELIVERY_ATTEMPTS if route.max_delivery_attempts is None else route.max_delivery_attempts
+        ),
+        schedule=None if route.schedule is None else Schedule(route.schedule, route.schedule_timezone),
+        kill_switch=route.kill_switch,
+    )
+
+
+def check_routes(routes: list[RawRoute], environment: str, allow_empty: bool = False) -> tuple[list[Task], list[str]]:
+    """The routes as typed tasks, and every problem with them in ``environment`` (the
+    tasks are only for declaring when the problems are none)."""
+    problems = validate_tasks(routes, environment, allow_empty)
+    return ([] if problems else [_checked(route) for route in routes]), problems
+
+
+def validate_tasks(tasks: list[RawRoute], environment: str, allow_empty: bool = False) -> list[str]:
     """Every problem with ``tasks`` in ``environment``; an empty list when all is well."""
     problems: list[str] = []
     if not tasks and not allow_empty:
@@ -124,26 +150,14 @@ def validate_tasks(tasks: list[Task], environment: str, allow_empty: bool = Fals
     return problems
 
 
-def kill_switch_warnings(
-    tasks: list[Task], stack: str, flags: Mapping[str, bool], flags_by_stack: Mapping[str, Mapping[str, Any]]
-) -> list[str]:
-    """Kill switches that can only be typos: a flag in this stack's ``flags`` that no
-    route names, and a route's ``kill_switch`` that no stack file sets.
-
-    Neither is an error (a flag may be set ahead of its route), but either switches
-    nothing off, so the preview says so.
-    """
+def flag_warnings(tasks: list[Task], stack: str, flags: Mapping[str, bool]) -> list[str]:
+    """This stack's flags that no route names as its ``kill_switch``: a typo, most likely,
+    so the switch the author meant switches nothing. Not an error (a flag may be set
+    ahead of its route), so the preview warns."""
     switches = {task.kill_switch: task.name for task in tasks if task.kill_switch}
-    warnings = [
+    return [
         f"config gyrinx-tasks:flags: flag {flag} in stack {stack} is not the kill_switch of any task, so it "
         f"switches nothing (known kill switches: {', '.join(sorted(switches)) or 'none'})"
         for flag in sorted(flags)
         if flag not in switches
     ]
-    for switch, task_name in sorted(switches.items()):
-        if not any(switch in stack_flags for stack_flags in flags_by_stack.values()):
-            warnings.append(
-                f"task {task_name}: kill_switch {switch} is not set in any stack file's gyrinx-tasks:flags "
-                f"({', '.join(sorted(flags_by_stack)) or 'no stack files'}); set it to true or false per stack"
-            )
-    return warnings

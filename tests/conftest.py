@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
-from infra import offline
 from tests import fake_registry
+from tools import runner
 
 BASE_CONFIG = {
     "gcp:project": "proj",
     "gcp:region": "europe-west2",
     "gyrinx-tasks:serviceUrl": "https://app.example.run.app",
     "gyrinx-tasks:registry": "tests.fake_registry:ROUTES",
+    "gyrinx-tasks:deployServiceAccount": "deployer@proj.iam.gserviceaccount.com",
 }
 
 PROJECT_NUMBER_MEMBER_PREFIX = "serviceAccount:service-"
@@ -29,11 +30,11 @@ def routes(monkeypatch) -> list[Any]:
 
 
 @pytest.fixture
-def run(routes) -> Callable[..., offline.Plan]:
+def run(routes) -> Callable[..., runner.Plan]:
     """``run(**config)`` plans the stack ``test`` with BASE_CONFIG plus ``config``
     (keys without a namespace get ``gyrinx-tasks:``; ``None`` removes a key)."""
 
-    def _run(stack: str = "test", **overrides: Any) -> offline.Plan:
+    def _run(stack: str = "test", **overrides: Any) -> runner.Plan:
         config = dict(BASE_CONFIG)
         for key, value in overrides.items():
             full = key.replace("__", ":") if "__" in key else f"gyrinx-tasks:{key}"
@@ -41,12 +42,12 @@ def run(routes) -> Callable[..., offline.Plan]:
                 config.pop(full, None)
             else:
                 config[full] = value
-        return offline.run_plan(stack, config=config)
+        return runner.run_plan(stack, config=config)
 
     return _run
 
 
-def of_type(plan: offline.Plan, suffix: str) -> list:
+def of_type(plan: runner.Plan, suffix: str) -> list:
     """Registrations whose type ends with ``suffix`` (e.g. ``":Topic"``)."""
     return [r for r in plan.registrations if r.type.endswith(suffix)]
 

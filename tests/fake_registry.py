@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import FunctionType
 from typing import Any
 
-from gyrinx.tasks import TaskRoute
+from example_app.tasks import TaskRoute
 
 ROUTES: list[Any] = []
 

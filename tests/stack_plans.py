@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 
-from infra import offline
+from tools import runner
 
 
 @functools.cache
-def stack_plan(stack: str) -> offline.Plan:
+def stack_plan(stack: str) -> runner.Plan:
     """The offline plan of ``stack`` from its stack file; shared, so never mutate it."""
-    return offline.run_plan(stack)
+    return runner.run_plan(stack)

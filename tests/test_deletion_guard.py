@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import deletion_guard
-from infra.__main__ import main
+from tools import deletion_guard, plan_diff
+from tools.cli import main
 
 DATA = Path(__file__).parent / "data"
 
@@ -119,7 +119,8 @@ def test_cli_reads_the_offline_diff(capsys, tmp_path):
     )
     diff.write_text(capsys.readouterr().out)
     assert main(["guard", str(diff)]) == 1
-    assert "deletes or replaces 74 of 74 task resources (100%)" in capsys.readouterr().out
+    task_resources = plan_diff.summarise([], json.loads(old.read_text())).task_resources_before
+    assert f"deletes or replaces {task_resources} of {task_resources} task resources (100%)" in capsys.readouterr().out
 
 
 def test_an_unreadable_document_exits_2(capsys, tmp_path):

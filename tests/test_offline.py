@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from infra import stack_config
-from infra.__main__ import main
+from infra import ownership
+from infra.ownership import JOB_TYPE, TASK_COMPONENT
 from tests.stack_plans import stack_plan
+from tools import runner, stack_config
+from tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,22 +34,22 @@ def project(tmp_path) -> Path:
 
 
 def test_pulumi_yaml_defaults_apply_first(project):
-    config = stack_config.merged_config("dev", project_dir=project)
-    assert config["gyrinx-tasks:allowEmptyRegistry"] == "false"
-    assert config["gcp:region"] == "us-central1"
+    values = stack_config.merged_config("dev", project_dir=project).values
+    assert values["gyrinx-tasks:allowEmptyRegistry"] == "false"
+    assert values["gcp:region"] == "us-central1"
 
 
 def test_stack_file_overrides_pulumi_yaml(project):
-    assert stack_config.merged_config("dev", project_dir=project)["gyrinx-tasks:registry"] == "from.stack:file"
+    assert stack_config.merged_config("dev", project_dir=project).values["gyrinx-tasks:registry"] == "from.stack:file"
 
 
 def test_command_line_overrides_the_stack_file(project):
     config = stack_config.merged_config("dev", ["registry=from.command:line"], project_dir=project)
-    assert config["gyrinx-tasks:registry"] == "from.command:line"
+    assert config.values["gyrinx-tasks:registry"] == "from.command:line"
 
 
 def test_objects_reach_the_program_as_json(project):
-    assert json.loads(stack_config.merged_config("dev", project_dir=project)["gyrinx-tasks:flags"]) == {
+    assert json.loads(stack_config.merged_config("dev", project_dir=project).values["gyrinx-tasks:flags"]) == {
         "A": False,
         "B": True,
     }
@@ -56,14 +58,17 @@ def test_objects_reach_the_program_as_json(project):
 def test_a_json_override_is_parsed(project):
     config = stack_config.merged_config(
         "dev", ['flags={"X": false}', "allowEmptyRegistry=true", "gcp:project=p"], project_dir=project
-    )
+    ).values
     assert config["gyrinx-tasks:flags"] == '{"X": false}'
     assert config["gyrinx-tasks:allowEmptyRegistry"] == "true"
     assert config["gcp:project"] == "p"
 
 
-def test_a_secure_value_is_a_placeholder_offline(project):
-    assert stack_config.merged_config("dev", project_dir=project)["gyrinx-tasks:token"] == "[secret]"
+def test_a_secure_value_is_an_opaque_secret_stand_in_offline(project):
+    config = stack_config.merged_config("dev", project_dir=project)
+    assert "gyrinx-tasks:token" in config.secret_keys
+    assert config.values["gyrinx-tasks:token"] != stack_config.SECRET_MASK
+    assert any("gyrinx-tasks:token is encrypted" in note for note in config.notes)
 
 
 def test_a_malformed_override_is_refused(project):
@@ -72,47 +77,54 @@ def test_a_malformed_override_is_refused(project):
 
 
 def test_a_missing_stack_file_is_refused(project):
-    with pytest.raises(stack_config.StackConfigError, match="Pulumi.qa.yaml not found"):
+    with pytest.raises(stack_config.StackConfigError, match=r"Pulumi\.qa\.yaml not found"):
         stack_config.merged_config("qa", project_dir=project)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_each_stack_file_plans(stack):
-    plan = stack_plan(stack)
-    queues = [r for r in plan.registrations if r.type == "gyrinx-tasks:index:TaskQueue"]
-    assert len(queues) == 10
-    assert plan.outputs["pushEndpoint"].startswith("https://")
+@pytest.mark.parametrize("stack", stack_config.stack_names())
+def test_each_stack_file_plans_one_component_per_task_of_its_registry(stack):
+    _, tasks = runner.load_stack(stack)
+    queues = [r.name for r in stack_plan(stack).registrations if r.type == TASK_COMPONENT]
+    assert sorted(queues) == sorted(task.name for task in tasks)
 
 
-def test_prod_uses_its_existing_push_account_and_enables_the_batch_job():
-    plan = stack_plan("prod")
+@pytest.mark.parametrize("stack", stack_config.stack_names())
+def test_each_stack_exports_an_https_push_endpoint(stack):
+    assert stack_plan(stack).outputs["pushEndpoint"].startswith("https://")
+
+
+def test_a_stack_naming_an_existing_push_account_creates_none():
+    plan = runner.run_plan("example", ["pushServiceAccountEmail=push@gyrinx-example.iam.gserviceaccount.com"])
     assert not [r for r in plan.registrations if r.type == "gcp:serviceaccount/account:Account"]
-    assert plan.by_name("gcp:cloudscheduler/job:Job", "expensive_batch_job-job").inputs["paused"] is False
 
 
-def test_dev_pauses_the_batch_job():
-    plan = stack_plan("dev")
-    assert plan.by_name("gcp:cloudscheduler/job:Job", "expensive_batch_job-job").inputs["paused"] is True
+def test_a_false_kill_switch_pauses_its_job():
+    settings, tasks = runner.load_stack("example")
+    switched = [t for t in tasks if t.is_scheduled and t.kill_switch and settings.flags.get(t.kill_switch) is False]
+    assert switched, "the example stack turns one kill switch off"
+    plan = stack_plan("example")
+    for task in switched:
+        assert plan.by_name(JOB_TYPE, ownership.JOB.logical_name(task.name)).inputs["paused"] is True
 
 
 def test_json_has_exactly_resources_and_outputs(capsys):
     assert main(["plan", "--stack", "dev", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert set(document) == {"resources", "outputs"}
-    assert all(set(r) == {"type", "name", "inputs"} for r in document["resources"])
-    keys = [(r["type"], r["name"]) for r in document["resources"]]
+    assert all(set(r) == {"urn", "type", "name", "parent", "inputs"} for r in document["resources"])
+    keys = [(r["type"], r["name"], r["urn"]) for r in document["resources"]]
     assert keys == sorted(keys)
 
 
 def test_config_override_reaches_the_program(capsys):
-    assert main(["plan", "--stack", "dev", "--json", "--config", 'flags={"ENABLE_BATCH_JOB": true}']) == 0
+    assert main(["plan", "--stack", "example", "--json", "--config", 'flags={"ENABLE_BATCH_JOB": true}']) == 0
     document = json.loads(capsys.readouterr().out)
     job = next(r for r in document["resources"] if r["name"] == "expensive_batch_job-job")
     assert job["inputs"]["paused"] is False
 
 
 def test_the_table_groups_resources_by_task(capsys):
-    assert main(["plan", "--stack", "dev"]) == 0
+    assert main(["plan", "--stack", "example"]) == 0
     out = capsys.readouterr().out
     block = out.split("task send_daily_digest  ")[1].split("\n\n")[0]
     assert "send_daily_digest-job" in block and "Europe/London" in block
@@ -128,7 +140,7 @@ def test_bad_input_exits_2_with_nothing_on_stdout(capsys):
 
 def test_the_command_runs_as_a_module():
     result = subprocess.run(
-        [sys.executable, "-m", "infra", "plan", "--stack", "dev", "--config", "ackDeadline=5"],
+        [sys.executable, "-m", "tools", "plan", "--stack", "dev", "--config", "ackDeadline=5"],
         cwd=ROOT,
         capture_output=True,
         text=True,

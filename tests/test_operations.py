@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from infra import import_file, offline, plan_diff, schedule_report
-from infra.__main__ import main
 from infra.monitoring import dead_letter_filter
-from infra.registry import load_tasks
+from infra.registry import Schedule, Task, load_tasks
+from infra.validation import check_routes
 from tests.fake_registry import route
 from tests.stack_plans import stack_plan
+from tools import import_file, plan_diff, runner, schedule_report, stack_checks, stack_config
+from tools.cli import main
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
@@ -23,7 +24,7 @@ ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
 # --- import ------------------------------------------------------------------------
 
 
-def adoptable(plan: offline.Plan) -> set[tuple[str, str]]:
+def adoptable(plan: runner.Plan) -> set[tuple[str, str]]:
     """What provision_tasks created: task topics, push subscriptions, jobs, and the push account."""
     return {
         (r.type, r.name)
@@ -34,7 +35,7 @@ def adoptable(plan: offline.Plan) -> set[tuple[str, str]]:
     }
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", stack_config.stack_names())
 def test_the_document_covers_exactly_the_adoptable_resources(stack):
     plan = stack_plan(stack)
     document, _ = import_file.build(plan)
@@ -42,8 +43,8 @@ def test_the_document_covers_exactly_the_adoptable_resources(stack):
 
 
 def test_everything_else_is_listed_as_will_be_created():
-    plan = stack_plan("dev")
-    document, created = import_file.build(plan)
+    plan = stack_plan("example")
+    _, created = import_file.build(plan)
     custom = {(r.type, r.name) for r in plan.registrations if r.custom}
     listed = {tuple(line.removeprefix("will be created: ").split(" ")) for line in created}
     assert listed == custom - adoptable(plan)
@@ -51,18 +52,22 @@ def test_everything_else_is_listed_as_will_be_created():
 
 
 def test_import_ids_match_the_declared_names():
-    plan = stack_plan("dev")
+    plan = stack_plan("example")
     document, _ = import_file.build(plan)
     ids = {e["name"]: e["id"] for e in import_file.adopted_entries(document)}
-    assert ids["send_email-topic"] == "projects/gyrinx-dev/topics/dev--gyrinx.tasks--gyrinx.core.tasks.send_email"
     assert (
-        ids["send_email-sub"] == "projects/gyrinx-dev/subscriptions/dev--gyrinx.tasks--gyrinx.core.tasks.send_email-sub"
+        ids["send_email-topic"]
+        == "projects/gyrinx-example/topics/example--gyrinx.tasks--example_app.core.tasks.send_email"
+    )
+    assert (
+        ids["send_email-sub"]
+        == "projects/gyrinx-example/subscriptions/example--gyrinx.tasks--example_app.core.tasks.send_email-sub"
     )
     assert ids["sync_external_data-job"] == (
-        "projects/gyrinx-dev/locations/europe-west2/jobs/dev--gyrinx-scheduler--gyrinx-core-tasks-sync_external_data"
+        "projects/gyrinx-example/locations/europe-west2/jobs/example--gyrinx-scheduler--example_app-core-tasks-sync_external_data"
     )
     assert ids["push-service-account"] == (
-        "projects/gyrinx-dev/serviceAccounts/pubsub-invoker@gyrinx-dev.iam.gserviceaccount.com"
+        "projects/gyrinx-example/serviceAccounts/pubsub-invoker@gyrinx-example.iam.gserviceaccount.com"
     )
     for registration in plan.registrations:
         if registration.name in ids and registration.type != import_file.ACCOUNT:
@@ -70,7 +75,7 @@ def test_import_ids_match_the_declared_names():
 
 
 def test_imported_resources_keep_the_programs_parents():
-    document, _ = import_file.build(stack_plan("dev"))
+    document, _ = import_file.build(stack_plan("example"))
     entries = {e["name"]: e for e in document["resources"]}
     assert entries["send_email-sub"]["parent"] == "send_email"
     assert entries["send_email"] == {"type": "gyrinx-tasks:index:TaskQueue", "name": "send_email", "component": True}
@@ -78,7 +83,7 @@ def test_imported_resources_keep_the_programs_parents():
 
 
 def test_a_new_push_account_is_created_not_adopted():
-    document, created = import_file.build(stack_plan("dev"), adopt_push_account=False)
+    document, created = import_file.build(stack_plan("example"), adopt_push_account=False)
     assert "push-service-account" not in {e["name"] for e in document["resources"]}
     assert "will be created: gcp:serviceaccount/account:Account push-service-account" in created
 
@@ -125,17 +130,12 @@ def app_provisioned(entry: dict, plan: dict) -> dict:
 
 
 def test_a_gyrinx_style_registry_imports_without_a_replace():
-    plan = json.loads(stack_plan("dev").to_json())
-    document, _ = import_file.build(stack_plan("dev"))
+    plan = json.loads(stack_plan("example").to_json())
+    document, _ = import_file.build(stack_plan("example"))
     entries = list(import_file.adopted_entries(document))
-    before = {
-        "resources": [{"type": e["type"], "name": e["name"], "inputs": app_provisioned(e, plan)} for e in entries]
-    }
-    after = {
-        "resources": [
-            r for r in plan["resources"] if (r["type"], r["name"]) in {(e["type"], e["name"]) for e in entries}
-        ]
-    }
+    declared = {(r["type"], r["name"]): r for r in plan["resources"]}
+    before = {"resources": [{**declared[e["type"], e["name"]], "inputs": app_provisioned(e, plan)} for e in entries]}
+    after = {"resources": [declared[e["type"], e["name"]] for e in entries]}
     changes = plan_diff.diff(before, after)
     assert [c for c in changes if c.op != "update"] == []
     sub = next(c for c in changes if c.name == "send_email-sub")
@@ -143,7 +143,7 @@ def test_a_gyrinx_style_registry_imports_without_a_replace():
 
 
 def test_import_file_prints_json_and_lists_creations_on_stderr(capsys):
-    assert main(["import-file", "--stack", "prod"]) == 0
+    assert main(["import-file", "--stack", "example"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["resources"]
     assert "will be created: gcp:pubsub/topic:Topic send_email-dlq" in captured.err
@@ -153,9 +153,9 @@ def test_import_file_prints_json_and_lists_creations_on_stderr(capsys):
 
 
 def test_the_alert_watches_every_dead_letter_subscription_of_the_stack():
-    alert = stack_plan("dev").by_name(ALERT, "dead-letter-alert")
+    alert = stack_plan("example").by_name(ALERT, "dead-letter-alert")
     threshold = alert.inputs["conditions"][0]["conditionThreshold"]
-    assert threshold["filter"] == dead_letter_filter("dev")
+    assert threshold["filter"] == dead_letter_filter("example")
     assert "pubsub.googleapis.com/subscription/num_undelivered_messages" in threshold["filter"]
     assert (threshold["comparison"], threshold["thresholdValue"]) == ("COMPARISON_GT", 0)
 
@@ -219,7 +219,9 @@ def test_the_report_shows_words_runs_pauses_warnings_and_cost(routes):
             route("adhoc"),
         ]
     )
-    text = schedule_report.report(load_tasks("tests.fake_registry:ROUTES"), {"ENABLE_BATCH": False}, "dev", NOW)
+    tasks, problems = check_routes(load_tasks("tests.fake_registry:ROUTES"), "dev")
+    assert problems == []
+    text = schedule_report.report(tasks, {"ENABLE_BATCH": False}, "dev", NOW)
     assert "nightly: 30 1 * * * (Europe/London), enabled" in text
     assert "At 01:30 AM" in text
     assert "next: 2026-11-30 01:30 GMT = 2026-11-30 01:30 UTC" in text
@@ -231,10 +233,11 @@ def test_the_report_shows_words_runs_pauses_warnings_and_cost(routes):
 
 
 def test_the_schedule_command_runs_for_a_stack(capsys):
-    assert main(["schedule", "--stack", "dev", "--now", "2026-11-29T12:00:00"]) == 0
+    _, tasks = runner.load_stack("example")
+    assert main(["schedule", "--stack", "example", "--now", "2026-11-29T12:00:00"]) == 0
     out = capsys.readouterr().out
     assert "expensive_batch_job: 0 2 * * * (UTC), PAUSED by kill switch ENABLE_BATCH_JOB=false" in out
-    assert "Cost: 4 jobs" in out
+    assert f"Cost: {sum(task.is_scheduled for task in tasks)} jobs" in out
 
 
 # --- kill-switch warnings --------------------------------------------------------------
@@ -246,19 +249,37 @@ def test_a_flag_no_route_uses_is_a_warning(run, routes):
     assert warning.startswith("config gyrinx-tasks:flags: flag ENABLE_TYPO in stack test is not the kill_switch")
 
 
-def test_a_kill_switch_missing_from_every_stack_file_is_a_warning(run, routes):
-    routes.append(route("batch", schedule="0 2 * * *", kill_switch="ENABLE_NEW_BATCH"))
-    warnings = run(flags='{"ENABLE_NEW_BATCH": true}').warnings
-    assert warnings == [
+def test_a_kill_switch_missing_from_every_stack_file_is_a_warning():
+    task = Task(
+        name="batch",
+        path="app.tasks.batch",
+        ack_deadline=60,
+        min_retry_delay=10,
+        max_retry_delay=600,
+        max_delivery_attempts=5,
+        schedule=Schedule("0 2 * * *", "UTC"),
+        kill_switch="ENABLE_NEW_BATCH",
+    )
+    flags_by_stack = stack_config.flags_by_stack()
+    assert stack_checks.unset_kill_switch_warnings([task], flags_by_stack) == [
         "task batch: kill_switch ENABLE_NEW_BATCH is not set in any stack file's gyrinx-tasks:flags "
-        "(dev, prod); set it to true or false per stack"
+        f"({', '.join(sorted(flags_by_stack))}); set it to true or false per stack"
     ]
 
 
-def test_the_repositorys_stacks_plan_without_warnings():
-    assert stack_plan("dev").warnings == [] and stack_plan("prod").warnings == []
+@pytest.mark.parametrize("stack", stack_config.stack_names())
+def test_the_repositorys_stacks_plan_without_warnings(stack):
+    assert stack_plan(stack).warnings == []
+    assert stack_checks.warnings(stack) == []
 
 
 def test_warnings_reach_stderr_of_the_plan_command(capsys):
-    assert main(["plan", "--stack", "dev", "--config", 'flags={"ENABLE_TYPO": true, "ENABLE_BATCH_JOB": true}']) == 0
+    assert (
+        main(["plan", "--stack", "example", "--config", 'flags={"ENABLE_TYPO": true, "ENABLE_BATCH_JOB": true}']) == 0
+    )
     assert "warning: config gyrinx-tasks:flags: flag ENABLE_TYPO" in capsys.readouterr().err
+
+
+def test_strict_turns_warnings_into_a_failure(capsys):
+    assert main(["plan", "--stack", "example", "--strict", "--config", 'flags={"ENABLE_TYPO": true}']) == 1
+    assert "under --strict" in capsys.readouterr().err

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from infra import plan_diff, stack_config
-from infra.__main__ import main
+from infra import ownership
+from infra.ownership import JOB_TYPE
 from tests.fake_registry import route
 from tests.stack_plans import stack_plan
+from tools import plan_diff, stack_config
+from tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +38,7 @@ def test_plans_do_not_depend_on_hash_seeds():
     outputs = set()
     for seed in ("1", "2"):
         result = subprocess.run(
-            [sys.executable, "-m", "infra", "plan", "--stack", "prod", "--json"],
+            [sys.executable, "-m", "tools", "plan", "--stack", "prod", "--json"],
             cwd=ROOT,
             env={**os.environ, "PYTHONHASHSEED": seed},
             capture_output=True,
@@ -112,29 +114,81 @@ def test_a_kill_switch_flip_updates_only_the_job(run, routes):
     assert [(c.op, c.name, c.keys) for c in changes] == [("update", "batch-job", ("paused",))]
 
 
+def job(region: str, schedule: str, parent: str = "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s") -> dict:
+    urn = "urn:pulumi:s::p::gcp:cloudscheduler/job:Job::t-job"
+    return {
+        "urn": urn,
+        "type": JOB_TYPE,
+        "name": "t-job",
+        "parent": parent,
+        "inputs": {"region": region, "schedule": schedule},
+    }
+
+
 def test_a_changed_immutable_input_replaces():
-    old = {
-        "resources": [
-            {"type": "gcp:cloudscheduler/job:Job", "name": "t-job", "inputs": {"region": "a", "schedule": "x"}}
-        ]
-    }
-    new = {
-        "resources": [
-            {"type": "gcp:cloudscheduler/job:Job", "name": "t-job", "inputs": {"region": "b", "schedule": "y"}}
-        ]
-    }
-    [change] = plan_diff.diff(old, new)
+    [change] = plan_diff.diff({"resources": [job("a", "x")]}, {"resources": [job("b", "y")]})
     assert (change.op, change.keys) == ("replace", ("region", "schedule"))
+
+
+def test_an_update_shows_old_and_new_values():
+    [change] = plan_diff.diff({"resources": [job("a", "x")]}, {"resources": [job("a", "y")]})
+    summary = plan_diff.summarise([change], {"resources": [job("a", "x")]})
+    assert '        schedule: "x" → "y"' in plan_diff.render([change], summary, "old.json", colour=False)
+
+
+def test_a_replace_shows_the_old_and_new_id(run, routes):
+    routes.append(route("t", "app.a"))
+    before = plan_doc(run)
+    routes[0] = route("t", "app.b")
+    changes = plan_diff.diff(before, plan_doc(run))
+    text = plan_diff.render(changes, plan_diff.summarise(changes, before), "old.json", colour=False)
+    assert '        name: "test--gyrinx.tasks--app.a.t" → "test--gyrinx.tasks--app.b.t"' in text
+
+
+def test_deleting_a_topic_says_its_messages_go_with_it(run, routes):
+    routes.extend([route("keep"), route("gone")])
+    before = plan_doc(run)
+    del routes[1]
+    changes = plan_diff.diff(before, plan_doc(run))
+    text = plan_diff.render(changes, plan_diff.summarise(changes, before), "old.json", colour=False)
+    block = text.split("gone-topic  (task gone)\n")[1].split("\n")[0]
+    assert block == "        ! the messages queued in it are deleted with it"
+    holding = {child.logical_name("gone") for child in ownership.CHILDREN if child.holds_messages}
+    assert {c.name for c in changes if c.loses_messages} == holding
+
+
+def test_a_resource_whose_parent_changes_is_deleted_and_created():
+    moved = job("a", "x", parent="urn:pulumi:s::p::gyrinx-tasks:index:TaskQueue::t")
+    moved["urn"] = "urn:pulumi:s::p::gyrinx-tasks:index:TaskQueue$gcp:cloudscheduler/job:Job::t-job"
+    changes = plan_diff.diff({"resources": [job("a", "x")]}, {"resources": [moved]})
+    assert sorted(c.op for c in changes) == ["create", "delete"]
+
+
+def test_colour_only_when_asked_or_on_a_terminal():
+    [change] = plan_diff.diff({"resources": [job("a", "x")]}, {"resources": [job("b", "x")]})
+    summary = plan_diff.summarise([change], {"resources": [job("a", "x")]})
+    assert "\033[" in plan_diff.render([change], summary, "old.json", colour=True)
+    assert "\033[" not in plan_diff.render([change], summary, "old.json", colour=False)
+
+
+def test_a_file_that_is_not_a_plan_is_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"steps": []}')
+    assert main(["plan", "--stack", "example", "--diff", str(bad)]) == 2
+    assert "not an offline plan" in capsys.readouterr().err
 
 
 def test_the_diff_prints_changes_and_a_summary_line_per_kind(capsys, tmp_path):
     old = tmp_path / "old.json"
-    old.write_text((ROOT / "plans" / "dev.json").read_text())
-    assert main(["plan", "--stack", "dev", "--diff", str(old), "--config", 'flags={"ENABLE_BATCH_JOB": true}']) == 0
+    old.write_text((ROOT / "plans" / "example.json").read_text())
+    before = json.loads(old.read_text())["resources"]
+    assert main(["plan", "--stack", "example", "--diff", str(old), "--config", 'flags={"ENABLE_BATCH_JOB": true}']) == 0
     out = capsys.readouterr().out
-    assert "~  update   gcp:cloudscheduler/job:Job  expensive_batch_job-job  [paused]" in out
+    assert "~  update   gcp:cloudscheduler/job:Job  expensive_batch_job-job  (task expensive_batch_job)" in out
+    assert "        paused: true → false" in out
     assert out.endswith(
-        "Resources:\n  +  0 to create\n  ~  1 to update\n  +- 0 to replace\n  -  0 to delete\n     89 unchanged\n"
+        "Resources:\n  +  0 to create\n  ~  1 to update\n  +- 0 to replace\n  -  0 to delete\n"
+        f"     {len(before) - 1} unchanged\n"
     )
 
 

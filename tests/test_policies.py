@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "policy"))
-import policies  # noqa: E402
+import policies
 
 from tests.stack_plans import stack_plan
+from tools import stack_config
 
 GOOD_PUSH = {
     "pushConfig": {
@@ -112,13 +113,13 @@ def stack_violations(resources) -> list[str]:
 
 
 def test_a_dead_letter_topic_without_a_subscription_fails():
-    resources = stack_resources(stack_plan("dev").registrations)
+    resources = stack_resources(stack_plan("example").registrations)
     assert stack_violations(resources) == []
     orphaned = [r for r in resources if r.name != "send_email-dlq-sub"]
     assert stack_violations(orphaned) == ["dead-letter topic send_email-dlq of send_email-sub has no subscription"]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", stack_config.stack_names())
 def test_every_planned_resource_passes_every_resource_policy(stack):
     found = []
     for registration in stack_plan(stack).registrations:

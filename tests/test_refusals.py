@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from infra import offline
-from infra.mocks import RecordingMonitor
-from infra.problems import InvalidInput
+from infra.errors import InvalidInput
 from tests.fake_registry import route
+from tools import runner
+from tools.mocks import RecordingMonitor
 
 
 def refusal(run, **config) -> InvalidInput:
@@ -122,7 +122,9 @@ def test_a_registry_attribute_that_is_missing_is_named(run):
 
 
 def test_a_malformed_registry_reference_is_refused(run):
-    assert "must be module:attribute" in only_problem(run, registry="tests.fake_registry")
+    assert "must be file:PATH (a registry snapshot) or module:attribute" in only_problem(
+        run, registry="tests.fake_registry"
+    )
 
 
 def test_a_registry_entry_without_name_and_path_is_named(run, routes):
@@ -227,7 +229,7 @@ def test_nothing_is_declared_when_input_is_refused(run, routes, monkeypatch):
             super().__init__(mocks)
             monitors.append(self)
 
-    monkeypatch.setattr(offline, "RecordingMonitor", Spy)
+    monkeypatch.setattr(runner, "RecordingMonitor", Spy)
     routes.append(route("t", ack_deadline=1))
     with pytest.raises(InvalidInput):
         run()

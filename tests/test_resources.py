@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from infra.mocks import project_number
 from tests.conftest import names, of_type
 from tests.fake_registry import route
 from tests.stack_plans import stack_plan
+from tools import stack_config
+from tools.mocks import project_number
 
 TOPIC = "gcp:pubsub/topic:Topic"
 SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
@@ -273,7 +274,7 @@ def test_dead_letter_subscription_declares_its_ack_deadline(plan):
     assert plan.by_name(SUBSCRIPTION, "send_email-dlq-sub").inputs["ackDeadlineSeconds"] == 60
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", stack_config.stack_names())
 def test_every_normalised_field_is_declared_as_google_reports_it(stack):
 
     plan = stack_plan(stack)

@@ -1,6 +1,6 @@
 """The registry package the program imports."""
 
-from gyrinx.tasks import TaskRoute, registry
+from example_app.tasks import TaskRoute, registry
 from tests.fake_registry import task_function
 
 

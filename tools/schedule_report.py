@@ -1,4 +1,4 @@
-"""``python -m infra schedule``: every scheduled task, its next runs, DST traps and cost.
+"""``python -m tools schedule``: every scheduled task, its next runs, DST traps and cost.
 
 Cloud Scheduler reads a schedule in its job's time zone. Where that zone observes
 daylight saving, a run that falls in the hour skipped in spring does not happen, and one
@@ -7,6 +7,8 @@ in the hour repeated in autumn happens twice; this report finds them a year ahea
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,8 @@ from croniter import croniter
 
 from infra.registry import Task
 from infra.scheduler import is_paused, normalise_time_zone
+from tools import runner
+from tools.arguments import add_stack_arguments
 
 JOB_PRICE_USD = 0.10  # per job per month, paused jobs included
 FREE_JOBS_PER_BILLING_ACCOUNT = 3
@@ -38,15 +42,19 @@ def _transitions(zone: ZoneInfo, start: datetime, horizon: timedelta) -> list[tu
     step = timedelta(hours=1)
     moment = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     end = moment + horizon
-    before = moment.astimezone(zone).utcoffset()
+
+    def offset(instant: datetime) -> timedelta:
+        return instant.astimezone(zone).utcoffset() or timedelta(0)
+
+    before = offset(moment)
     while moment < end:
         after_moment = moment + step
-        after = after_moment.astimezone(zone).utcoffset()
+        after = offset(after_moment)
         if after != before:
             low, high = moment, after_moment
             while high - low > timedelta(minutes=1):
                 middle = low + (high - low) / 2
-                if middle.astimezone(zone).utcoffset() == before:
+                if offset(middle) == before:
                     low = middle
                 else:
                     high = middle
@@ -86,30 +94,46 @@ def monthly_cost(job_count: int) -> float:
 
 
 def report(tasks: Sequence[Task], flags: Mapping[str, bool], stack: str, now: datetime) -> str:
-    """The text ``python -m infra schedule`` prints."""
-    scheduled = [task for task in tasks if task.is_scheduled]
+    """The text ``python -m tools schedule`` prints."""
+    scheduled = [(task, task.schedule) for task in tasks if task.schedule is not None]
     lines = [f"Scheduled tasks of stack {stack} (as of {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC):", ""]
-    for task in scheduled:
+    for task, schedule in scheduled:
         paused = is_paused(task, flags)
         state = f"PAUSED by kill switch {task.kill_switch}=false" if paused else "enabled"
-        lines.append(f"{task.name}: {task.schedule} ({task.schedule_timezone}), {state}")
-        lines.append(f"  {get_description(task.schedule)}, {task.schedule_timezone} time")
-        for run in next_runs(task.schedule, task.schedule_timezone, now):
+        lines.append(f"{task.name}: {schedule.cron} ({schedule.time_zone}), {state}")
+        lines.append(f"  {get_description(schedule.cron)}, {schedule.time_zone} time")
+        for run in next_runs(schedule.cron, schedule.time_zone, now):
             lines.append(f"  next: {run:%Y-%m-%d %H:%M %Z} = {run.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
-        for trap in dst_traps(task.schedule, task.schedule_timezone, now):
+        for trap in dst_traps(schedule.cron, schedule.time_zone, now):
             what = (
                 "does not exist (clocks go forward): Cloud Scheduler skips that run"
                 if trap.kind == "skipped"
                 else "happens twice (clocks go back): Cloud Scheduler may run it twice"
             )
-            lines.append(f"  WARNING: {trap.local:%Y-%m-%d %H:%M} {task.schedule_timezone} {what}; prefer UTC")
+            lines.append(f"  WARNING: {trap.local:%Y-%m-%d %H:%M} {schedule.time_zone} {what}; prefer UTC")
         lines.append("")
     if not scheduled:
         lines += ["(no scheduled tasks)", ""]
-    paused_count = sum(is_paused(task, flags) for task in scheduled)
+    paused_count = sum(is_paused(task, flags) for task, _ in scheduled)
     lines.append(
         f"Cost: {len(scheduled)} jobs ({paused_count} paused, billed all the same) x ${JOB_PRICE_USD:.2f} = "
         f"${monthly_cost(len(scheduled)):.2f}/month; the first {FREE_JOBS_PER_BILLING_ACCOUNT} jobs per billing "
         "account are free, shared with every project on it."
     )
     return "\n".join(lines) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``schedule``."""
+    add_stack_arguments(parser)
+    parser.add_argument("--now", type=datetime.fromisoformat, help="report as of this time (default: now)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the report for ``--stack``."""
+    settings, tasks = runner.load_stack(args.stack, args.config)
+    now = args.now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    sys.stdout.write(report(tasks, settings.flags, args.stack, now))
+    return 0

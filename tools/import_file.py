@@ -1,4 +1,4 @@
-"""``python -m infra import-file``: adopt what the app's runtime provisioning created.
+"""``python -m tools import-file``: adopt what the app's runtime provisioning created.
 
 The app's ``provision_tasks`` created each task's topic, push subscription and (for a
 scheduled task) scheduler job, and used a push service account made by hand. This
@@ -9,12 +9,17 @@ them in place instead of creating duplicates or replacing them.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections.abc import Iterable
 from typing import Any
 
 from infra import naming
-from infra.mocks import Registration
-from infra.offline import Plan
+from tools import runner
+from tools.arguments import add_stack_arguments
+from tools.mocks import Registration
+from tools.runner import Plan
 
 TOPIC = "gcp:pubsub/topic:Topic"
 SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
@@ -79,3 +84,23 @@ def build(plan: Plan, adopt_push_account: bool = True) -> tuple[dict[str, Any], 
 def adopted_entries(document: dict[str, Any]) -> Iterable[dict[str, Any]]:
     """The entries of real resources (not the placeholder components)."""
     return (entry for entry in document["resources"] if not entry.get("component"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``import-file``."""
+    add_stack_arguments(parser)
+    parser.add_argument(
+        "--new-push-account",
+        action="store_true",
+        help="the push service account does not exist yet: create it instead of adopting it",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the import document; what will be created instead goes to stderr."""
+    plan = runner.run_plan(args.stack, args.config)
+    document, created = build(plan, adopt_push_account=not args.new_push_account)
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    for line in created:
+        print(line, file=sys.stderr)
+    return 0

@@ -18,6 +18,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import naming
+from tools.stack_config import SECRET_MASK
 
 
 def project_number(project: str) -> str:
@@ -26,15 +27,18 @@ def project_number(project: str) -> str:
     return str(10**11 + int(hashlib.sha256(project.encode()).hexdigest(), 16) % (9 * 10**11))
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with integral floats as ints: the wire format carries every number as a
-    double, but Google (and a reviewer) reads ``600``, not ``600.0``."""
+def _plain(value: Any, mask: str | None = None) -> Any:
+    """``value`` with integral floats as ints (the wire format carries every number as a
+    double, but Google and a reviewer read ``600``, not ``600.0``) and each secret
+    unwrapped, or replaced by ``mask`` when given (as a preview shows it)."""
+    if rpc.is_rpc_secret(value):
+        return mask if mask is not None else _plain(rpc.unwrap_rpc_secret(value))
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: _plain(item, mask) for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [_plain(item, mask) for item in value]
     return value
 
 
@@ -80,13 +84,13 @@ class GoogleMocks(pulumi.runtime.Mocks):
             return f"{target}/{inputs['role']}/{inputs['member']}", {"etag": "BwYmock="}
         return f"{name or typ}-id", {}
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:
             return None, {}
         resource_id, computed = self._outputs(args.typ, args.inputs)
         return resource_id, {**args.inputs, **computed}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "gcp:organizations/getProject:getProject":
             project = args.args.get("projectId") or self.project
             return {"projectId": project, "number": project_number(project), "name": project}, []
@@ -121,12 +125,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
-    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> resource_pb2.RegisterResourceResponse:  # noqa: N802 - gRPC name
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        pulumi_mocks._ensure_event_loop()
-        inputs = _plain(rpc.deserialize_properties(request.object))
+        # The SDK's own MockMonitor.RegisterResource does this first: deserialising needs
+        # an event loop on this thread (pulumi/runtime/mocks.py).
+        pulumi_mocks._ensure_event_loop()  # type: ignore[attr-defined,no-untyped-call]
+        wire = rpc.deserialize_properties(request.object)
+        inputs = _plain(wire)
         custom = bool(request.custom)
         self.registrations.append(
             Registration(
@@ -135,7 +142,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 urn=urn,
                 parent=request.parent,
                 custom=custom,
-                inputs=inputs,
+                inputs=_plain(wire, SECRET_MASK),
                 ignore_changes=list(request.ignoreChanges),
                 dependencies=list(request.dependencies),
                 property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
@@ -147,7 +154,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider, custom=custom
         )
         resource_id, state = self.mocks.new_resource(args)
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        # The engine keeps an output secret when its input was: hand those back wrapped.
+        state = {key: wire[key] if rpc.is_rpc_secret(wire.get(key)) else value for key, value in state.items()}
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
         return resource_pb2.RegisterResourceResponse(
             urn=urn, id=resource_id or "", object=_sync_await(rpc.serialize_properties(state, {}))
         )

@@ -22,11 +22,12 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import program, stack_config
-from infra.mocks import GoogleMocks, RecordingMonitor, Registration
-from infra.plan_diff import TASK_COMPONENT
+from infra import program
+from infra.ownership import TASK_COMPONENT
 from infra.registry import Task
 from infra.settings import Settings
+from tools import stack_config
+from tools.mocks import GoogleMocks, RecordingMonitor, Registration
 
 LOGGER = "gyrinx-tasks.plan"
 
@@ -55,12 +56,18 @@ class Plan:
     registrations: list[Registration]
     outputs: dict[str, Any]
     warnings: list[str]
+    notes: tuple[str, ...] = ()
 
     def resources(self) -> list[dict[str, Any]]:
-        """``{"type", "name", "inputs"}`` for every resource, sorted by type then name."""
+        """``{"urn", "type", "name", "parent", "inputs"}`` for every resource, sorted by
+        type, name and URN. ``parent`` is the parent's URN (the stack's, for a resource
+        outside any component): the diff and the guard tell a task's resources by it."""
         return sorted(
-            ({"type": r.type, "name": r.name, "inputs": r.inputs} for r in self.registrations),
-            key=lambda r: (r["type"], r["name"]),
+            (
+                {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "inputs": r.inputs}
+                for r in self.registrations
+            ),
+            key=lambda r: (r["type"], r["name"], r["urn"]),
         )
 
     def document(self) -> dict[str, Any]:
@@ -112,9 +119,9 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _execute(main: Path, stack: str, config: Mapping[str, str], preview: bool) -> Plan:
-    pulumi.runtime.set_all_config(dict(config))
-    mocks = GoogleMocks(config.get("gcp:project", "project"), config.get("gcp:region", "region"))
+def _execute(main: Path, stack: str, config: stack_config.StackConfig, preview: bool) -> Plan:
+    pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
+    mocks = GoogleMocks(config.values.get("gcp:project", "project"), config.values.get("gcp:region", "region"))
     monitor = RecordingMonitor(mocks)
     collected = _Collect()
     logger = logging.getLogger(f"{LOGGER}.{stack}")
@@ -134,26 +141,37 @@ def _execute(main: Path, stack: str, config: Mapping[str, str], preview: bool) -
         # Wait for every registration the program started, as the CLI's host does.
         _sync_await(run_pulumi_func(lambda: None))
     root = get_root_resource()
-    outputs = _sync_await(pulumi.Output.from_input(root.outputs).future()) if root.outputs else {}
-    return Plan(stack=stack, registrations=monitor.registrations, outputs=outputs, warnings=collected.messages)
+    declared = getattr(root, "outputs", None)  # the Stack resource's exports
+    resolved: Any = _sync_await(pulumi.Output.from_input(declared).future()) if declared else None
+    outputs: dict[str, Any] = dict(resolved or {})
+    return Plan(
+        stack=stack,
+        registrations=monitor.registrations,
+        outputs=outputs,
+        warnings=collected.messages,
+        notes=config.notes,
+    )
 
 
 def run_plan(
     stack: str,
     overrides: Iterable[str] = (),
     *,
-    config: Mapping[str, str] | None = None,
+    config: Mapping[str, str] | stack_config.StackConfig | None = None,
     project_dir: Path = stack_config.PROJECT_DIR,
     preview: bool = False,
 ) -> Plan:
     """Run the program for ``stack`` under mocks and return what it declared.
 
     ``config`` replaces the merged stack config entirely when given (tests use it);
-    otherwise Pulumi.yaml defaults, the stack file and ``overrides`` are merged.
-    Raises ``InvalidInput`` when the program refuses its input.
+    otherwise Pulumi.yaml and the stack file are checked and merged as the CLI does,
+    then ``overrides``. Raises ``InvalidInput`` when the program refuses its input and
+    ``StackConfigError`` where the CLI would refuse the stack.
     """
     if config is None:
         config = stack_config.merged_config(stack, overrides, project_dir)
+    elif not isinstance(config, stack_config.StackConfig):
+        config = stack_config.StackConfig(dict(config), (), ())
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
     # The SDK allocates many long-lived objects per resource; with the cyclic collector
@@ -171,7 +189,8 @@ def load_stack(stack: str, overrides: Iterable[str] = ()) -> tuple[Settings, lis
     that need the registry as a stack sees it). Raises ``InvalidInput`` like a plan."""
 
     def load() -> tuple[Settings, list[Task]]:
-        pulumi.runtime.set_all_config(stack_config.merged_config(stack, overrides))
+        config = stack_config.merged_config(stack, overrides)
+        pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
         return program.load(stack)
 
     return contextvars.Context().run(load)
@@ -188,6 +207,7 @@ _SHORT_TYPES = {
     "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": "Cloud Run IAM",
     "gcp:projects/serviceIdentity:ServiceIdentity": "service identity",
     "gcp:monitoring/alertPolicy:AlertPolicy": "alert policy",
+    "gcp:projects/service:Service": "API",
 }
 
 
@@ -199,7 +219,8 @@ def _detail(registration: Registration) -> str:
         state = "PAUSED" if inputs.get("paused") else "enabled"
         return f"{inputs['name']}  [{inputs['schedule']} {inputs['timeZone']}, {state}]"
     if registration.type == "gcp:pubsub/subscription:Subscription" and "pushConfig" in inputs:
-        return f"{inputs['name']}  [push, ack {inputs['ackDeadlineSeconds']}s, dead-letter after {inputs['deadLetterPolicy']['maxDeliveryAttempts']}]"
+        attempts = inputs["deadLetterPolicy"]["maxDeliveryAttempts"]
+        return f"{inputs['name']}  [push, ack {inputs['ackDeadlineSeconds']}s, dead-letter after {attempts}]"
     return str(
         inputs.get("name") or inputs.get("displayName") or inputs.get("accountId") or inputs.get("service") or ""
     )
@@ -215,7 +236,13 @@ def render_table(plan: Plan) -> str:
             groups.setdefault(registration.parent if registration.parent in components else "", []).append(registration)
     custom_count = sum(len(children) for children in groups.values())
     task_count = sum(1 for c in components.values() if c.type == TASK_COMPONENT)
-    lines = [f"Offline plan of stack {plan.stack}: {custom_count} resources, {task_count} tasks", ""]
+    # Counted as a preview counts them (components are resources too), so the plan, the
+    # diff's summary and the deletion guard agree.
+    lines = [
+        f"Offline plan of stack {plan.stack}: {len(plan.registrations)} resources "
+        f"({custom_count} in the cloud, {len(components)} components), {task_count} tasks",
+        "",
+    ]
     headings = [("", "stack")] + [
         (urn, f"task {c.name}" if c.type == TASK_COMPONENT else c.name)
         for urn, c in sorted(components.items(), key=lambda item: (item[1].type == TASK_COMPONENT, item[1].name))

@@ -6,11 +6,11 @@ never imports the tasks (and, in the app, never imports Django models too early)
 
 from __future__ import annotations
 
-from gyrinx.tasks.route import TaskRoute
+from example_app.tasks.route import TaskRoute
 
 
 def _get_tasks() -> list[TaskRoute]:
-    from gyrinx.core import tasks
+    from example_app.core import tasks
 
     return [
         TaskRoute(tasks.hello_world),

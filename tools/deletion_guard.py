@@ -16,12 +16,17 @@ in it, is gone.
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from infra.plan_diff import TASK_COMPONENT
+from infra.ownership import TASK_COMPONENT
 
 ALLOW_ENV = "GYRINX_TASKS_ALLOW_DELETIONS"
 ALLOW_LABEL = "allow-task-deletions"
@@ -74,7 +79,7 @@ def from_preview(document: Mapping[str, Any]) -> Change:
 
 
 def from_offline_diff(document: Mapping[str, Any]) -> Change:
-    """Read ``python -m infra plan --diff OLD.json --json`` output."""
+    """Read ``python -m tools plan --diff OLD.json --json`` output."""
     removals = tuple(
         Removal(c["op"], c["type"], c["name"], c.get("task"))
         for c in document["changes"]
@@ -111,7 +116,7 @@ def violations(change: Change, max_share: float = DEFAULT_MAX_SHARE, mentioned: 
                 f"({share:.0%}), more than the allowed {max_share:.0%}"
             )
     if mentioned is not None:
-        for task in sorted({r.task for r in task_removals} - mentioned):
+        for task in sorted({r.task for r in task_removals if r.task} - mentioned):
             problems.append(f"deletes or replaces resources of task {task}, which the pull request does not mention")
     for removal in change.removals:
         if not removal.task:
@@ -135,3 +140,45 @@ def report(change: Change, problems: list[str], allowed: bool) -> str:
             f"request (the workflow then sets {ALLOW_ENV}=true), or run the guard with --allow."
         )
     return "\n".join(lines) + "\n"
+
+
+EXIT_GUARD_FAILED = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``guard``."""
+    parser.add_argument("preview", type=Path, help="`pulumi preview --json` output, or `plan --diff OLD --json` output")
+    parser.add_argument(
+        "--mentioned-in",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="text of the pull request (e.g. its git diff); tasks named in it may be removed",
+    )
+    parser.add_argument("--task", action="append", default=[], help="a task the change is meant to remove or move")
+    parser.add_argument(
+        "--max-share",
+        type=float,
+        default=DEFAULT_MAX_SHARE,
+        help="largest share of task resources one change may delete (default %(default)s)",
+    )
+    parser.add_argument("--allow", action="store_true", help=f"approve the deletions (or set {ALLOW_ENV}=true)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when the change may go ahead, 1 when it needs approval, 2 when unreadable."""
+    try:
+        change = read(json.loads(args.preview.read_text()))
+        text = "\n".join(path.read_text() for path in args.mentioned_in)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    mentioned = None
+    if args.mentioned_in or args.task:
+        tasks = {removal.task for removal in change.removals if removal.task}
+        mentioned = mentioned_tasks(text, tasks) | set(args.task)
+    problems = violations(change, args.max_share, mentioned)
+    allowed = args.allow or os.environ.get(ALLOW_ENV, "").lower() in ("1", "true", "yes")
+    sys.stdout.write(report(change, problems, allowed))
+    return EXIT_GUARD_FAILED if problems and not allowed else 0

@@ -1,4 +1,4 @@
-"""The single error type for bad input: every problem found, reported at once."""
+"""The errors of bad input. One base class, so the command line catches them once."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from collections.abc import Iterable
 import pulumi
 
 
-class InvalidInput(pulumi.RunError):
+class GyrinxTasksError(Exception):
+    """A user's mistake: its message names the config key, task or file, and is shown
+    as it is (exit 2, no traceback). Everything else is a bug and keeps its traceback."""
+
+
+class InvalidInput(GyrinxTasksError, pulumi.RunError):
     """Bad settings or routes, found before any resource is declared.
 
-    A ``pulumi.RunError`` so the Pulumi CLI prints the message without a traceback.
+    Also a ``pulumi.RunError``, so the Pulumi CLI prints the message without a traceback.
     ``problems`` holds one line per problem, each naming the task or config key.
     """
 

@@ -1,0 +1,80 @@
+"""``./dev plan`` and ``./dev plans``: a stack's offline plan, and the committed review files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tools import plan_diff, runner, stack_checks, stack_config
+from tools.arguments import add_stack_arguments
+from tools.errors import ToolError
+
+PLANS_DIR = stack_config.PROJECT_DIR / "plans"
+EXIT_STRICT = 1
+
+
+def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``plan``."""
+    add_stack_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print sorted JSON instead of a table")
+    parser.add_argument(
+        "--diff", type=Path, metavar="OLD.json", help="print what changes against an earlier --json plan"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the plan has warnings (CI uses this)")
+
+
+def _read_plan(path: Path) -> dict[str, object]:
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise ToolError(f"--diff {path}: cannot read it ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ToolError(f"--diff {path}: not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise ToolError(f"--diff {path}: not an offline plan (write one with ./dev plan --json)")
+    return document
+
+
+def plan(args: argparse.Namespace) -> int:
+    """Print the plan (or its diff against ``--diff``); warnings and notes go to stderr."""
+    result = runner.run_plan(args.stack, args.config)
+    warnings = result.warnings + stack_checks.warnings(args.stack, args.config)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.diff is None:
+        sys.stdout.write(result.to_json() if args.json else runner.render_table(result))
+    else:
+        old = _read_plan(args.diff)
+        if args.json:
+            sys.stdout.write(json.dumps(plan_diff.to_document(old, result.document()), indent=2, sort_keys=True) + "\n")
+        else:
+            changes = plan_diff.diff(old, result.document())
+            sys.stdout.write(plan_diff.render(changes, plan_diff.summarise(changes, old), str(args.diff)))
+    if args.strict and warnings:
+        print(f"error: {len(warnings)} warning(s) under --strict", file=sys.stderr)
+        return EXIT_STRICT
+    return 0
+
+
+def add_plans_arguments(parser: argparse.ArgumentParser) -> None:
+    """``plans`` takes no arguments."""
+
+
+def refresh_plans(args: argparse.Namespace) -> int:
+    """Rewrite ``plans/<stack>.json`` for every ``Pulumi.<stack>.yaml`` (and drop the
+    plans of stacks that no longer exist)."""
+    PLANS_DIR.mkdir(exist_ok=True)
+    stacks = stack_config.stack_names()
+    for stack in stacks:
+        path = PLANS_DIR / f"{stack}.json"
+        path.write_text(runner.run_plan(stack).to_json())
+        print(f"wrote {path.relative_to(stack_config.PROJECT_DIR)}")
+    for stale in sorted(PLANS_DIR.glob("*.json")):
+        if stale.stem not in stacks:
+            stale.unlink()
+            print(f"removed {stale.relative_to(stack_config.PROJECT_DIR)} (no Pulumi.{stale.stem}.yaml)")
+    return 0
