@@ -52,7 +52,7 @@ then acknowledge it here:
     gcloud pubsub topics publish TASK_TOPIC --project={settings.project} --message="$DATA"
     gcloud pubsub subscriptions pull ${{resource.label.subscription_id}} --project={settings.project} --auto-ack --limit=1
 
-Dead letters are kept 7 days in the subscription (31 on the dead-letter topic).
+Dead letters are kept 31 days in the subscription and on the dead-letter topic.
 """
 
 

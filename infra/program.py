@@ -26,7 +26,7 @@ def load(stack: str | None = None) -> tuple[Settings, list[Task]]:
     routes: list[RawRoute] | None = None
     if read.registry:
         try:
-            routes = load_tasks(read.registry)
+            routes = load_tasks(read.registry, django_settings=read.django_settings_module)
         except InvalidInput as exc:
             problems.extend(exc.problems)
     tasks: list[Task] = []

@@ -173,7 +173,7 @@ class _SnapshotRoute:
         self.__dict__.update(fields_)
 
 
-def load_tasks(reference: str) -> list[RawRoute]:
+def load_tasks(reference: str, django_settings: str | None = None) -> list[RawRoute]:
     """Load the registry ``file:PATH`` or ``module:attribute`` and return its tasks in order.
 
     Raises :class:`InvalidInput` saying why the registry could not be loaded (no
@@ -182,6 +182,9 @@ def load_tasks(reference: str) -> list[RawRoute]:
     where = f"config gyrinx-tasks:registry {reference!r}"
     if reference.startswith(FILE_PREFIX):
         return load_snapshot(reference[len(FILE_PREFIX) :])
+    # TODO(export-registry): with django_settings, set DJANGO_SETTINGS_MODULE and run
+    # django.setup() before importing the registry.
+    del django_settings
     if not _REFERENCE.fullmatch(reference):
         raise InvalidInput(
             [

@@ -39,6 +39,7 @@ SETTING_OF_KEY: Mapping[str, str] = MappingProxyType(
         "allowEmptyRegistry": "allow_empty_registry",
         "alertNotificationChannels": "alert_notification_channels",
         "deployServiceAccount": "deploy_service_account",
+        "djangoSettingsModule": "django_settings_module",
     }
 )
 KNOWN_KEYS = frozenset(SETTING_OF_KEY)
@@ -77,6 +78,9 @@ class Settings:
     # when it creates a push subscription, so a stack that creates that account grants
     # it roles/iam.serviceAccountUser on it.
     deploy_service_account: str | None = None
+    # For a module:attribute registry of an app that shares this virtualenv: the Django
+    # settings module to set up before importing it.
+    django_settings_module: str | None = None
     flags: Mapping[str, bool] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     alert_notification_channels: tuple[str, ...] = ()
@@ -261,6 +265,7 @@ class ConfigRead:
     registry: str
     environment: str
     allow_empty_registry: bool
+    django_settings_module: str | None = None
 
 
 def _unknown_key_problems(own: _Reader) -> None:
@@ -330,6 +335,7 @@ def read_config(stack: str | None = None) -> ConfigRead:
     if not registry:
         own.problem("registry", "is required: the task registry, as module:attribute or file:PATH")
     allow_empty = own.boolean("allowEmptyRegistry", False)
+    django_settings = own.string("djangoSettingsModule")
 
     settings = Settings(
         stack=stack,
@@ -345,6 +351,7 @@ def read_config(stack: str | None = None) -> ConfigRead:
         registry=registry,
         allow_empty_registry=allow_empty,
         deploy_service_account=deployer,
+        django_settings_module=django_settings,
         flags=MappingProxyType(_flags(own)),
         labels=MappingProxyType(_labels(own)),
         alert_notification_channels=_channels(own),
@@ -360,4 +367,5 @@ def read_config(stack: str | None = None) -> ConfigRead:
         registry=registry,
         environment=environment,
         allow_empty_registry=allow_empty,
+        django_settings_module=django_settings,
     )

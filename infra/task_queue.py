@@ -14,9 +14,10 @@ from infra.scheduler import declare_job
 from infra.settings import Settings
 from infra.shared_iam import SharedIam
 
-# Dead letters are kept as long as Pub/Sub allows: 7 days on the subscription, and 31
-# days on the topic so a new subscription can still seek back to them.
-DEAD_LETTER_SUBSCRIPTION_RETENTION = "604800s"
+# Dead letters are kept as long as Pub/Sub allows, 31 days, on the subscription and on
+# the topic (so a new subscription can still seek back to them). Subscription and
+# Topic REST references: messageRetentionDuration "Cannot be more than 31 days".
+DEAD_LETTER_SUBSCRIPTION_RETENTION = "2678400s"
 DEAD_LETTER_TOPIC_RETENTION = "2678400s"
 # Time for a person pulling a dead letter with gcloud to look at it before it is redelivered.
 DEAD_LETTER_ACK_DEADLINE = 60

@@ -99,7 +99,7 @@ def test_dead_letter_subscription_is_a_pull_subscription_that_never_expires(plan
     assert sub.inputs["topic"] == DLQ_ID
     assert "pushConfig" not in sub.inputs
     assert sub.inputs["expirationPolicy"] == {"ttl": ""}
-    assert sub.inputs["messageRetentionDuration"] == "604800s"
+    assert sub.inputs["messageRetentionDuration"] == "2678400s"  # 31 days, Pub/Sub's maximum
 
 
 def test_service_agent_may_publish_to_the_dead_letter_topic(plan):

@@ -6,12 +6,14 @@ as the CLI would merge it, and returns every registration and the stack outputs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import gc
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +122,15 @@ class _Collect(logging.Handler):
 
 
 def _execute(main: Path, stack: str, config: stack_config.StackConfig, preview: bool) -> Plan:
+    # Python 3.14's asyncio.get_event_loop() no longer creates a loop, and the SDK's
+    # mocks ask for one: give this thread its own, as the language host does
+    # (pulumi-language-python-exec: asyncio.new_event_loop, set_event_loop).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12-3.13 warn, then make one
+        try:
+            asyncio.get_event_loop()
+        except RuntimeError:
+            asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
     mocks = GoogleMocks(config.values.get("gcp:project", "project"), config.values.get("gcp:region", "region"))
     monitor = RecordingMonitor(mocks)
