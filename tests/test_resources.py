@@ -296,3 +296,81 @@ def test_every_normalised_field_is_declared_as_google_reports_it(stack):
             }
             assert registration.ignore_changes == ["attemptDeadline"]
     assert durations and all(d.endswith("s") and d[:-1].isdigit() for d in durations)
+
+
+# --- a fresh project's first `pulumi up` ---------------------------------------------------
+
+SERVICE = "gcp:projects/service:Service"
+ACCOUNT_IAM = "gcp:serviceaccount/iAMMember:IAMMember"
+
+
+def urn_of(plan, type_: str, name: str) -> str:
+    return plan.by_name(type_, name).urn
+
+
+def test_the_deployer_may_act_as_the_push_account_the_stack_creates(plan):
+    """Creating an OIDC push subscription needs iam.serviceAccounts.actAs on the push
+    account at creation time (Pub/Sub push authentication docs; task-infrastructure §3)."""
+    grant = plan.by_name(ACCOUNT_IAM, "push-deployer-act-as")
+    assert grant.inputs["role"] == "roles/iam.serviceAccountUser"
+    assert grant.inputs["member"] == "serviceAccount:deployer@proj.iam.gserviceaccount.com"
+    assert grant.inputs["serviceAccountId"] == (
+        "projects/proj/serviceAccounts/pubsub-invoker@proj.iam.gserviceaccount.com"
+    )
+
+
+def test_every_push_subscription_waits_for_the_deployers_grant(plan):
+    grant = urn_of(plan, ACCOUNT_IAM, "push-deployer-act-as")
+    for subscription in of_type(plan, ":Subscription"):
+        if "pushConfig" in subscription.inputs:
+            assert grant in subscription.dependencies, subscription.name
+
+
+def test_no_deployer_grant_when_the_push_account_exists_already(run, routes):
+    routes.append(route("t"))
+    plan = run(pushServiceAccountEmail="push@proj.iam.gserviceaccount.com", deployServiceAccount=None)
+    assert "push-deployer-act-as" not in names(of_type(plan, ":IAMMember"))
+
+
+def test_a_stack_creating_the_push_account_must_name_its_deployer(run, routes):
+    from infra.errors import InvalidInput
+
+    routes.append(route("t"))
+    with pytest.raises(InvalidInput) as caught:
+        run(deployServiceAccount=None)
+    assert caught.value.problems == [
+        "config gyrinx-tasks:deployServiceAccount: is required when the stack creates the push service account "
+        "(pushServiceAccountEmail unset): creating an OIDC push subscription needs iam.serviceAccounts.actAs on "
+        "that account, so the program grants it to the deploying identity named here"
+    ]
+
+
+def test_every_api_the_stack_needs_is_enabled_and_never_disabled(plan):
+    from infra.project_apis import APIS
+
+    services = {r.inputs["service"]: r for r in of_type(plan, ":Service")}
+    assert set(services) == set(APIS)
+    for service in services.values():
+        assert service.inputs["disableOnDestroy"] is False
+        assert service.inputs["project"] == "proj"
+
+
+@pytest.mark.parametrize(
+    ("type_", "api"),
+    [
+        (TOPIC, "pubsub.googleapis.com"),
+        (JOB, "cloudscheduler.googleapis.com"),
+        ("gcp:monitoring/alertPolicy:AlertPolicy", "monitoring.googleapis.com"),
+        ("gcp:serviceaccount/account:Account", "iam.googleapis.com"),
+        ("gcp:projects/serviceIdentity:ServiceIdentity", "serviceusage.googleapis.com"),
+        ("gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "run.googleapis.com"),
+    ],
+)
+def test_resources_wait_for_the_api_they_need(run, routes, type_, api):
+    routes.append(route("nightly", schedule="0 3 * * *"))
+    plan = run(cloudRunService="gyrinx")
+    service = next(r.urn for r in of_type(plan, ":Service") if r.inputs["service"] == api)
+    declared = [r for r in plan.registrations if r.type == type_]
+    assert declared
+    for registration in declared:
+        assert service in registration.dependencies, registration.name

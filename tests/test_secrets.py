@@ -1,0 +1,58 @@
+"""A config value the user marks secret stays secret in every input that uses it.
+
+``pulumi config set --secret`` stores the value as ``secure:`` and the language host
+passes its key in ``PULUMI_CONFIG_SECRET_KEYS`` to ``pulumi.runtime.set_all_config``
+(pulumi/pulumi ``sdk/python/cmd/pulumi-language-python-exec``); ``Config.get`` then
+returns it as plain text (``sdk/python/lib/pulumi/config.py``), so the program must wrap
+it again. A secret input reaches the resource monitor wrapped in the secret signature
+(``sdk/python/lib/pulumi/runtime/rpc.py``: ``is_rpc_secret``), which the recording mock
+shows as ``[secret]``, as ``pulumi preview --json`` does (``pkg/display/json.go``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import BASE_CONFIG
+from tests.fake_registry import route
+from tools import runner, stack_config
+from tools.stack_config import SECRET_MASK, StackConfig
+
+SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
+
+
+def plan_with_secret(routes, key: str, value: str) -> runner.Plan:
+    routes.append(route("t"))
+    values = {**BASE_CONFIG, key: value}
+    return runner.run_plan("test", config=StackConfig(values, (key,), ()))
+
+
+def test_a_secret_service_url_is_masked_in_the_push_config(routes):
+    plan = plan_with_secret(routes, "gyrinx-tasks:serviceUrl", "https://hidden.example.run.app")
+    push_config = plan.by_name(SUBSCRIPTION, "t-sub").inputs["pushConfig"]
+    assert "hidden" not in repr(push_config)
+    assert SECRET_MASK in repr(push_config)
+
+
+def test_a_secret_app_account_is_masked_in_its_grant(routes):
+    plan = plan_with_secret(routes, "gyrinx-tasks:appServiceAccount", "hidden@proj.iam.gserviceaccount.com")
+    grant = plan.by_name("gcp:pubsub/topicIAMMember:TopicIAMMember", "t-app-publisher")
+    assert grant.inputs["member"] == SECRET_MASK
+
+
+def test_a_plain_value_is_not_masked(routes):
+    routes.append(route("t"))
+    plan = runner.run_plan("test", config=BASE_CONFIG)
+    assert SECRET_MASK not in repr(plan.by_name(SUBSCRIPTION, "t-sub").inputs)
+
+
+@pytest.mark.parametrize("key", ["serviceUrl", "appServiceAccount", "deployServiceAccount", "cloudRunService"])
+def test_an_encrypted_stack_value_becomes_a_valid_opaque_secret_offline(key):
+    """Offline a ``secure:`` value cannot be decrypted: the plan runs on a stand-in of the
+    key's type, marked secret, never the literal text ``[secret]``, and says so."""
+    config = stack_config.merged_config("dev", [f'{key}={{"secure": "v1:abc"}}'])
+    assert config.secret_keys == (f"gyrinx-tasks:{key}",)
+    assert config.values[f"gyrinx-tasks:{key}"] != SECRET_MASK
+    assert any(f"gyrinx-tasks:{key} is encrypted" in note for note in config.notes)
+    plan = runner.run_plan("dev", config=config)
+    assert plan.notes == config.notes
