@@ -1,37 +1,149 @@
 """The deletion guard: fail a pull request whose preview deletes more than it should.
 
-Reads either ``pulumi preview --json`` or the offline ``plan --diff OLD.json --json``
-and fails when the change would delete or replace
+It reads either the digest ``pulumi preview --json`` prints or the offline
+``./dev plan --diff OLD.json --json`` document, and fails (exit 1) when the change
+deletes or replaces
 
-- more than ``--max-share`` of the task resources that exist now, or
-- any resource of a task the pull request does not mention (with ``--mentioned-in``
-  or ``--task``), or
-- any shared resource (the push service account, the service identity, ...),
+- more than ``--max-share`` of the stack's resources (the share is defined below), or
+- any resource of a task the pull request does not name (with ``--mentioned-in`` or
+  ``--task``), or
+- any shared resource (the push service account, the service identity, an API, ...),
 
 unless approved: ``--allow``, or ``GYRINX_TASKS_ALLOW_DELETIONS=true`` (which the
-workflow sets when the pull request carries the ``allow-task-deletions`` label).
-A replacement counts as a deletion: the old topic or subscription, and what is queued
-in it, is gone.
+workflow sets when the pull request carries the ``allow-task-deletions`` label). A
+replacement counts as a deletion: the old topic or subscription, and what is queued in
+it, is gone.
+
+**What counts as removed.** A resource whose step (or change) deletes or replaces it:
+``delete``, ``replace`` and the physical steps of a replacement (see ``OPS``). Each
+resource counts once however many steps name it (one URN, one resource). Components
+(``gyrinx-tasks:*``), the root stack (``pulumi:pulumi:Stack``) and providers
+(``pulumi:providers:*``) hold nothing in the cloud, so they are never counted as removed.
+
+**Whose resource it is.** A removed resource belongs to the task its parent is: the
+parent URN recorded in the step's ``oldState``/``newState`` (the offline diff's
+``task``, which the diff reads from the plan's ``parent``) when that parent's type is
+``infra.ownership.TASK_COMPONENT``; the parent's name is the task. When no parent is
+recorded but the URN's type chain runs through the task component,
+``infra.ownership.child_of`` names the task from the child's type and name. Anything
+else is shared.
+
+**The share** is ``removed / before``: ``removed`` is the number of resources counted
+as removed above (tasks' and shared ones); ``before`` is the number of resources the
+stack holds before the change as the engine counts them, components included, the root
+stack and default providers not: in a preview, ``changeSummary``'s ``same + update +
+replace + delete`` less one for the root stack's own step; in the offline diff,
+``resourcesBefore`` (the old plan's resources; it records neither the root stack nor
+default providers). The engine hides default providers from the digest and from the
+summary (``isInternalStep`` in pkg/engine/update.go), so both counts agree on the same
+change, and the share does not depend on whether the preview shows unchanged steps.
+
+**Fail closed.** A document the guard cannot read exits 2 with one line and never
+passes: not JSON, neither format, a wrong shape, a step without a usable URN, an op not
+in ``OPS``, a preview whose diagnostics carry an error (the preview failed), a preview
+that may be corrupt, or counts that contradict each other (more removals than resources
+before, summaries that disagree with the steps or changes listed).
+
+**Mentions.** ``--mentioned-in FILE`` (the pull request's ``git diff``) names a task
+when the task's name appears in it as a whole identifier (``send`` is not named by
+``send_email``). The generated review files under ``plans/`` never count: a change to
+shared code rewrites every task's entry there.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.ownership import TASK_COMPONENT
+from infra.ownership import TASK_COMPONENT, child_of
+from tools import plan_command, plan_diff, stack_config
+from tools.errors import ToolError
 
 ALLOW_ENV = "GYRINX_TASKS_ALLOW_DELETIONS"
 ALLOW_LABEL = "allow-task-deletions"
 DEFAULT_MAX_SHARE = 0.25
-_REMOVING_OPS = frozenset({"delete", "replace", "delete-replaced"})
+EXIT_GUARD_FAILED = 1
+
+# Every step op the engine has, and whether it deletes or replaces a cloud resource the
+# stack manages: pkg/resource/deploy/step.go in pulumi/pulumi (the `const` block of
+# StepOp values and `StepOps`, lines 2235-2274 at commit 1b5949891b3cefcb9974752b24a5ecef0acc86c8).
+OPS: Mapping[str, bool] = {
+    "same": False,
+    "create": False,
+    "update": False,
+    "delete": True,
+    "replace": True,  # the logical step the digest shows for every kind of replacement
+    "create-replacement": True,  # the new half of a replacement (--show-replacement-steps)
+    "delete-replaced": True,  # the old half of a replacement, deleted (--show-replacement-steps)
+    "read": False,
+    # Reads a resource in place of a managed one, which it marks for deletion
+    # (GenerateReadSteps in pkg/resource/deploy/step_generator.go).
+    "read-replacement": True,
+    "refresh": False,
+    "discard": False,  # DeleteStep of an External (read) resource: state only
+    "discard-replaced": False,  # the same, in a replacement: state only
+    "remove-pending-replace": False,  # already deleted earlier; its Apply does nothing
+    "import": False,
+    # Adopts another resource in place of a managed one, which is then deleted
+    # (GenerateSteps in pkg/resource/deploy/step_generator.go pairs it with a replace).
+    "import-replacement": True,
+    "diff": False,
+    "extend-parameterize": False,
+}
+# The removing ops that delete without creating anything in the resource's place.
+_DELETING_OPS = ("delete", "delete-replaced")
+# The logical ops whose resource existed before the change: what ``changeSummary`` counts
+# as the stack before it (logical steps only: OnResourceStepPost in pkg/engine/update.go).
+_BEFORE_OPS = ("same", "update", "replace", "delete")
+# The logical removing ops: the digest always shows their steps (shouldShow in
+# pkg/backend/display/display.go hides only `same` steps and non-logical replacement steps).
+_SUMMARISED_REMOVALS = ("delete", "replace")
+
+# Types that hold nothing in the cloud besides the program's components: the root stack
+# (sdk/go/common/tokens/stack_type.go) and providers (MakeProviderType in
+# sdk/go/common/providers/reference.go).
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+# urn:pulumi:<stack>::<project>::<parent$...$type>::<name> (sdk/go/common/resource/urn/urn.go).
+_URN_PREFIX = "urn:pulumi:"
+_URN_DELIMITER = "::"
+_TYPE_DELIMITER = "$"
+# The preview's diagnostic severity of a failure (sdk/go/common/diag/sink.go).
+_ERROR_SEVERITY = "error"
+
+# Generated review files: a pull request's changes there never name a task.
+GENERATED_DIR = plan_command.PLANS_DIR.relative_to(stack_config.PROJECT_DIR).as_posix() + "/"
+_DIFF_HEADER = re.compile(r"^diff --git [^\n]*$", re.MULTILINE)
+_IDENTIFIER = re.compile(r"\w+")
+
+
+class UnreadableInput(ToolError):
+    """The preview, the diff or a pull request file cannot be read or is not what it should be."""
+
+
+class PreviewFailed(ToolError):
+    """The preview reports an error, so its steps are not the whole change."""
+
+
+@dataclass(frozen=True)
+class Urn:
+    """A parsed URN: the qualified type's chain (parents' types, then the resource's) and the name."""
+
+    chain: tuple[str, ...]
+    name: str
+
+    @property
+    def type(self) -> str:
+        """The resource's own type token."""
+        return self.chain[-1]
 
 
 @dataclass(frozen=True)
@@ -41,84 +153,305 @@ class Removal:
     op: str
     type: str
     name: str
+    urn: str
     task: str | None
 
 
 @dataclass(frozen=True)
 class Change:
-    """What the guard needs from a preview: the removals and the task resources before."""
+    """What the guard needs from a change: what it removes and how many resources exist before it."""
 
     removals: tuple[Removal, ...]
-    task_resources_before: int
+    resources_before: int
+
+    @property
+    def share(self) -> float:
+        """The share of the resources before the change that it deletes or replaces."""
+        return len(self.removals) / self.resources_before if self.resources_before else 0.0
 
 
-def _parse_urn(urn: str) -> tuple[list[str], str]:
-    # urn:pulumi:STACK::PROJECT::PARENT$...$TYPE::NAME
-    _, _, qualified_type, name = urn.split("::", 3)
-    return qualified_type.split("$"), name
+def parse_urn(value: object) -> Urn | None:
+    """``value`` as a URN, or None when it is not one (as ``urn.Parse``/``IsValid`` decide)."""
+    if not isinstance(value, str) or not value.startswith(_URN_PREFIX):
+        return None
+    parts = value[len(_URN_PREFIX) :].split(_URN_DELIMITER, 3)
+    if len(parts) != 4:
+        return None
+    _stack, _project, qualified_type, name = parts
+    chain = tuple(qualified_type.split(_TYPE_DELIMITER))
+    if not name or not all(chain):
+        return None
+    return Urn(chain, name)
 
 
-def from_preview(document: Mapping[str, Any]) -> Change:
-    """Read ``pulumi preview --json`` output."""
-    existing: set[str] = set()
-    removing: dict[str, Removal] = {}
-    for step in document.get("steps", []):
-        urn, op = step.get("urn", ""), step.get("op", "")
-        if not urn.startswith("urn:pulumi:"):
+def owns_cloud_resource(type_: str) -> bool:
+    """False for components, the root stack and providers, which hold nothing in the cloud."""
+    return not (plan_diff.is_component(type_) or type_ == ROOT_STACK_TYPE or type_.startswith(PROVIDER_TYPE_PREFIX))
+
+
+def _count(value: object) -> int | None:
+    """``value`` when it is a count (a non-negative integer, not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _refuse(label: str, problems: Sequence[str]) -> None:
+    """Raise one line for ``problems`` (the first, and how many more), if any."""
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise UnreadableInput(f"{label}: {problems[0]}{more}")
+
+
+def _task_of_step(step: Mapping[str, Any], urn: Urn, label: str) -> str | None:
+    """The task of a step's resource: by the parent its state records, else by its URN's type chain."""
+    for key in ("oldState", "newState"):  # the old state is the resource that goes away
+        state = step.get(key)
+        parent = state.get("parent") if isinstance(state, Mapping) else None
+        if parent:
+            owner = parse_urn(parent)
+            if owner is None:
+                raise UnreadableInput(f"{label}: {key}.parent of {step['urn']} is not a URN: {parent!r}")
+            return owner.name if owner.type == TASK_COMPONENT else None
+    if TASK_COMPONENT in urn.chain[:-1]:
+        owned = child_of(urn.type, urn.name)
+        return owned[0] if owned else None
+    return None
+
+
+def _check_diagnostics(document: Mapping[str, Any], label: str) -> None:
+    diagnostics = document.get("diagnostics", [])
+    if not isinstance(diagnostics, list) or not all(isinstance(d, Mapping) for d in diagnostics):
+        raise UnreadableInput(f'{label}: "diagnostics" is not a list of objects')
+    errors = [d for d in diagnostics if d.get("severity") == _ERROR_SEVERITY]
+    if errors:
+        # The last line of a message is the one that says what went wrong (a traceback's
+        # exception); the engine puts the "error: " prefix in the message itself.
+        lines = [line for line in str(errors[0].get("message", "")).splitlines() if line.strip()]
+        message = lines[-1].strip().removeprefix("error: ") if lines else "(no message)"
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        raise PreviewFailed(f"{label}: the preview failed, so its steps are not the whole change: {message}{more}")
+    if document.get("maybeCorrupt") is True:
+        raise PreviewFailed(
+            f"{label}: the preview says resources may be corrupt (maybeCorrupt); its counts cannot be trusted"
+        )
+
+
+def _change_summary(document: Mapping[str, Any], label: str) -> dict[str, int]:
+    summary = document.get("changeSummary")
+    if not isinstance(summary, Mapping) or not summary:
+        raise UnreadableInput(
+            f'{label}: no "changeSummary": the preview did not finish, or this is not `pulumi preview --json` output'
+        )
+    problems = [f'changeSummary has an op the guard does not know: "{op}"' for op in summary if op not in OPS]
+    problems += [f'changeSummary["{op}"] is not a count: {n!r}' for op, n in summary.items() if _count(n) is None]
+    _refuse(label, problems)
+    return {str(op): int(n) for op, n in summary.items()}
+
+
+def from_preview(document: Mapping[str, Any], label: str = "the preview") -> Change:
+    """Read the digest ``pulumi preview --json`` prints (``PreviewDigest`` in pkg/display/json.go)."""
+    _check_diagnostics(document, label)
+    steps = document.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise UnreadableInput(f'{label}: no "steps" list: not the digest `pulumi preview --json` prints')
+    problems: list[str] = []
+    removals: dict[str, Removal] = {}
+    seen: dict[str, set[str]] = {op: set() for op in OPS}
+    root_ops: set[str] = set()
+    for position, step in enumerate(steps, start=1):
+        if not isinstance(step, Mapping):
+            problems.append(f"step #{position} is not an object")
             continue
-        chain, name = _parse_urn(urn)
-        type_ = chain[-1]
-        if type_ == TASK_COMPONENT or type_.startswith(("pulumi:", "gyrinx-tasks:")):
-            continue  # components and providers own no cloud resource
-        task = name.split("-", 1)[0] if TASK_COMPONENT in chain[:-1] else None
-        if op != "create" and task:
-            existing.add(urn)
-        if op in _REMOVING_OPS and urn not in removing:
-            removing[urn] = Removal("replace" if op != "delete" else "delete", type_, name, task)
-    return Change(tuple(removing.values()), len(existing))
+        op, urn = step.get("op"), parse_urn(step.get("urn"))
+        if not isinstance(op, str) or op not in OPS:
+            problems.append(f"step #{position} has an op the guard does not know: {op!r}")
+            continue
+        if urn is None:
+            given = f": {step['urn']!r}" if "urn" in step else ""
+            problems.append(f"step #{position} ({op}) has no usable URN{given}")
+            continue
+        bad_states = [key for key in ("oldState", "newState") if not isinstance(step.get(key, {}), Mapping)]
+        if bad_states:
+            problems.append(f"step #{position} ({op} {step['urn']}): {bad_states[0]} is not an object")
+            continue
+        seen[op].add(step["urn"])
+        if urn.type == ROOT_STACK_TYPE and len(urn.chain) == 1:
+            root_ops.add(op)
+        if OPS[op] and owns_cloud_resource(urn.type):
+            # One resource, however many steps name it: a replacement if any of them says
+            # so, else a deletion (a lone delete-replaced finishes an earlier replacement).
+            earlier = removals.get(step["urn"])
+            shown = "delete" if op in _DELETING_OPS and (earlier is None or earlier.op == "delete") else "replace"
+            task = earlier.task if earlier else _task_of_step(step, urn, label)
+            removals[step["urn"]] = Removal(shown, urn.type, urn.name, step["urn"], task)
+    _refuse(label, problems)
+    summary = _change_summary(document, label)
+    if not root_ops:
+        raise UnreadableInput(f"{label}: no step for the root stack ({ROOT_STACK_TYPE}), which every preview shows")
+    for op in _SUMMARISED_REMOVALS:
+        if len(seen[op]) < summary.get(op, 0):
+            raise UnreadableInput(
+                f'{label}: changeSummary counts {summary[op]} "{op}" but the steps show {len(seen[op])}: '
+                "steps are missing, so the guard cannot see everything removed"
+            )
+    before = sum(summary.get(op, 0) for op in _BEFORE_OPS) - len(root_ops & set(_BEFORE_OPS))
+    if len(removals) > before:
+        raise UnreadableInput(
+            f"{label}: the steps delete or replace {_resources(len(removals))} but changeSummary counts only "
+            f"{_resources(max(before, 0))} before the change"
+        )
+    return Change(tuple(removals.values()), before)
 
 
-def from_offline_diff(document: Mapping[str, Any]) -> Change:
-    """Read ``python -m tools plan --diff OLD.json --json`` output."""
-    removals = tuple(
-        Removal(c["op"], c["type"], c["name"], c.get("task"))
-        for c in document["changes"]
-        if c["op"] in ("delete", "replace")
-        and c["type"] != TASK_COMPONENT
-        and not c["type"].startswith("gyrinx-tasks:")
+def from_offline_diff(document: Mapping[str, Any], label: str = "the diff") -> Change:
+    """Read ``./dev plan --diff OLD.json --json`` output (``plan_diff.to_document``)."""
+    changes, summary = document.get("changes"), document.get("summary")
+    if not isinstance(changes, list) or not isinstance(summary, Mapping):
+        raise UnreadableInput(
+            f'{label}: not an offline diff (a "changes" list and a "summary" needed); write one with '
+            "./dev plan --diff OLD.json --json"
+        )
+    counts = {key: _count(document.get(key)) for key in ("resourcesBefore", "taskResourcesBefore")}
+    problems = [f"{key} is not a count: {document.get(key)!r}" for key, n in counts.items() if n is None]
+    problems += [
+        f'summary["{op}"] is not a count: {summary.get(op)!r}'
+        for op in (*plan_diff.OPS, "same")
+        if _count(summary.get(op)) is None
+    ]
+    _refuse(label, problems)
+    before, task_before = int(counts["resourcesBefore"] or 0), int(counts["taskResourcesBefore"] or 0)
+    removals: dict[str, Removal] = {}
+    listed = dict.fromkeys(plan_diff.OPS, 0)
+    for position, entry in enumerate(changes, start=1):
+        if not isinstance(entry, Mapping) or entry.get("op") not in plan_diff.OPS:
+            op = entry.get("op") if isinstance(entry, Mapping) else entry
+            problems.append(f"change #{position} has an op the guard does not know: {op!r}")
+            continue
+        urn = parse_urn(entry.get("urn"))
+        task = entry.get("task")
+        if urn is None or not all(isinstance(entry.get(key), str) for key in ("type", "name")):
+            problems.append(f"change #{position} ({entry['op']}) has no usable URN, type and name")
+            continue
+        if task is not None and not isinstance(task, str):
+            problems.append(f"change #{position} ({entry['op']} {entry['urn']}): task is not a name: {task!r}")
+            continue
+        listed[entry["op"]] += 1
+        if entry["op"] in ("delete", "replace") and owns_cloud_resource(entry["type"]):
+            removals.setdefault(entry["urn"], Removal(entry["op"], entry["type"], entry["name"], entry["urn"], task))
+    problems += [
+        f'summary counts {summary[op]} "{op}" but {n} such changes are listed'
+        for op, n in listed.items()
+        if summary[op] != n
+    ]
+    counted = sum(summary[op] for op in _BEFORE_OPS)
+    if counted != before:
+        problems.append(
+            f"resourcesBefore is {before} but the summary counts {counted} (same + update + replace + delete)"
+        )
+    task_removals = sum(1 for removal in removals.values() if removal.task)
+    if len(removals) > before or task_removals > task_before or task_before > before:
+        problems.append(
+            f"counts contradict each other: {_resources(len(removals))} removed ({task_removals} of tasks) with "
+            f"{_resources(before)} before ({task_before} of tasks)"
+        )
+    _refuse(label, problems)
+    return Change(tuple(removals.values()), before)
+
+
+def read(document: object, label: str = "the document") -> Change:
+    """Either input format, told apart by its keys; anything else is refused."""
+    if not isinstance(document, Mapping):
+        raise UnreadableInput(
+            f"{label}: not a JSON object, so neither `pulumi preview --json` output nor an offline diff"
+        )
+    is_preview = "steps" in document or "changeSummary" in document
+    is_diff = "changes" in document
+    if is_preview and is_diff:
+        raise UnreadableInput(
+            f'{label}: both "steps" (a preview) and "changes" (an offline diff): not a document either writes'
+        )
+    if is_preview:
+        return from_preview(document, label)
+    if is_diff:
+        return from_offline_diff(document, label)
+    if "resources" in document and not is_preview:
+        raise UnreadableInput(
+            f"{label}: an offline plan, not a diff; write the diff with ./dev plan --diff OLD.json --json"
+        )
+    raise UnreadableInput(
+        f"{label}: neither `pulumi preview --json` output (steps, changeSummary) nor an offline "
+        "`./dev plan --diff OLD.json --json` document (changes)"
     )
-    return Change(removals, int(document["taskResourcesBefore"]))
 
 
-def read(document: Mapping[str, Any]) -> Change:
-    """Either input format, told apart by its keys."""
-    if "steps" in document:
-        return from_preview(document)
-    if "changes" in document and "taskResourcesBefore" in document:
-        return from_offline_diff(document)
-    raise ValueError("not a `pulumi preview --json` document nor an offline `plan --diff --json` one")
+def load(path: Path) -> Change:
+    """Read and check the file ``path`` (either format)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UnreadableInput(f"cannot read {path}: {exc}") from exc
+    if not text.strip():
+        raise UnreadableInput(
+            f"{path} is empty: `pulumi preview --json` prints nothing when the preview fails before it starts"
+        )
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UnreadableInput(
+            f"{path} is not JSON ({exc.msg}, line {exc.lineno}); the guard reads the one document "
+            "`pulumi preview --json` prints"
+        ) from exc
+    return read(document, str(path))
+
+
+def identifiers(text: str) -> set[str]:
+    """Every identifier in ``text`` (a pull request's ``git diff``), once, except in the
+    sections of generated files under ``plans/``."""
+    names: set[str] = set()
+    start, keep = 0, True
+    for header in _DIFF_HEADER.finditer(text):
+        if keep:
+            names.update(_IDENTIFIER.findall(text, start, header.start()))
+        start, keep = header.start(), not _is_generated(header.group())
+    if keep:
+        names.update(_IDENTIFIER.findall(text, start))
+    return names
+
+
+def _is_generated(header: str) -> bool:
+    """True when a ``diff --git a/OLD b/NEW`` header names a file under ``plans/`` on either side
+    (git quotes a path with unusual characters: both forms are read)."""
+    paths = header[len("diff --git ") :]
+    return paths.startswith((f"a/{GENERATED_DIR}", f'"a/{GENERATED_DIR}')) or any(
+        marker in paths for marker in (f" b/{GENERATED_DIR}", f' "b/{GENERATED_DIR}')
+    )
 
 
 def mentioned_tasks(text: str, tasks: Iterable[str]) -> set[str]:
-    """The tasks whose name appears as a word in ``text`` (a pull request's diff)."""
-    return {task for task in tasks if re.search(rf"\b{re.escape(task)}\b", text)}
+    """The tasks whose name appears in ``text`` as a whole identifier, outside ``plans/``."""
+    names = identifiers(text)
+    return {task for task in tasks if task in names}
+
+
+def _resources(count: int) -> str:
+    return f"{count} resource{'' if count == 1 else 's'}"
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.4g}%"
 
 
 def violations(change: Change, max_share: float = DEFAULT_MAX_SHARE, mentioned: set[str] | None = None) -> list[str]:
     """Every reason the change needs approval; empty when it may go ahead."""
     problems = []
-    task_removals = [r for r in change.removals if r.task]
-    if task_removals and change.task_resources_before:
-        share = len(task_removals) / change.task_resources_before
-        if share > max_share:
-            problems.append(
-                f"deletes or replaces {len(task_removals)} of {change.task_resources_before} task resources "
-                f"({share:.0%}), more than the allowed {max_share:.0%}"
-            )
+    if change.share > max_share:
+        problems.append(
+            f"deletes or replaces {len(change.removals)} of the {change.resources_before} resources in the stack "
+            f"({_percent(change.share)}), more than the allowed {_percent(max_share)}"
+        )
     if mentioned is not None:
-        for task in sorted({r.task for r in task_removals if r.task} - mentioned):
+        for task in sorted({r.task for r in change.removals if r.task} - mentioned):
             problems.append(f"deletes or replaces resources of task {task}, which the pull request does not mention")
-    for removal in change.removals:
+    for removal in sorted(change.removals, key=lambda r: (r.type, r.name)):
         if not removal.task:
             problems.append(f"{removal.op}s shared resource {removal.type} {removal.name}")
     return problems
@@ -126,7 +459,10 @@ def violations(change: Change, max_share: float = DEFAULT_MAX_SHARE, mentioned: 
 
 def report(change: Change, problems: list[str], allowed: bool) -> str:
     """What the guard prints: the removals by task, then the verdict."""
-    lines = [f"Deletion guard: {len(change.removals)} resources deleted or replaced."]
+    lines = [
+        f"Deletion guard: {len(change.removals)} of the {change.resources_before} resources in the stack "
+        "deleted or replaced."
+    ]
     for removal in sorted(change.removals, key=lambda r: (r.task or "", r.type, r.name)):
         lines.append(f"  {removal.op:<8} {removal.type}  {removal.name}  (task {removal.task or '-, shared'})")
     if not problems:
@@ -142,42 +478,67 @@ def report(change: Change, problems: list[str], allowed: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-EXIT_GUARD_FAILED = 1
+def parse_share(value: str) -> float:
+    """``--max-share``: a fraction in (0, 1] (``0.25``) or a percentage (``25%``)."""
+    text = value.strip()
+    number = text[:-1] if text.endswith("%") else text
+    try:
+        share = float(number) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        share = math.nan
+    if not (math.isfinite(share) and 0 < share <= 1):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a share: give a fraction in (0, 1] such as 0.25, or a percentage such as 25%"
+        )
+    return share
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``guard``."""
-    parser.add_argument("preview", type=Path, help="`pulumi preview --json` output, or `plan --diff OLD --json` output")
+    parser.add_argument(
+        "preview", type=Path, help="`pulumi preview --json` output, or `./dev plan --diff OLD.json --json` output"
+    )
     parser.add_argument(
         "--mentioned-in",
         type=Path,
         action="append",
         default=[],
         metavar="FILE",
-        help="text of the pull request (e.g. its git diff); tasks named in it may be removed",
+        help="text of the pull request (e.g. its git diff; files under plans/ do not count); tasks named in it may "
+        "be removed",
     )
     parser.add_argument("--task", action="append", default=[], help="a task the change is meant to remove or move")
     parser.add_argument(
         "--max-share",
-        type=float,
+        type=parse_share,
         default=DEFAULT_MAX_SHARE,
-        help="largest share of task resources one change may delete (default %(default)s)",
+        metavar="SHARE",
+        help="largest share of the stack's resources one change may delete or replace: a fraction in (0, 1] or a "
+        f"percentage (default {_percent(DEFAULT_MAX_SHARE)})",
     )
     parser.add_argument("--allow", action="store_true", help=f"approve the deletions (or set {ALLOW_ENV}=true)")
 
 
+def _read_texts(paths: Iterable[Path]) -> str:
+    texts = []
+    for path in paths:
+        try:
+            # A diff may hold bytes that are not UTF-8 (a binary file, another encoding);
+            # they never form part of an identifier, so they are replaced, not refused.
+            texts.append(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            raise UnreadableInput(f"cannot read {path}: {exc}") from exc
+    return "\n".join(texts)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when the change may go ahead, 1 when it needs approval, 2 when unreadable."""
-    try:
-        change = read(json.loads(args.preview.read_text()))
-        text = "\n".join(path.read_text() for path in args.mentioned_in)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Exit 0 when the change may go ahead, 1 when it needs approval; what the guard
+    cannot read raises :class:`tools.errors.ToolError` (the CLI exits 2)."""
+    change = load(args.preview)
     mentioned = None
     if args.mentioned_in or args.task:
         tasks = {removal.task for removal in change.removals if removal.task}
-        mentioned = mentioned_tasks(text, tasks) | set(args.task)
+        mentioned = mentioned_tasks(_read_texts(args.mentioned_in), tasks) | set(args.task)
     problems = violations(change, args.max_share, mentioned)
     allowed = args.allow or os.environ.get(ALLOW_ENV, "").lower() in ("1", "true", "yes")
     sys.stdout.write(report(change, problems, allowed))
