@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from infra.errors import GyrinxTasksError
-from tools import deletion_guard, import_file, plan_command, schedule_report
+from tools import deletion_guard, export_registry, import_file, plan_command, schedule_report
 
 EXIT_INVALID = 2
 PROG = "./dev"
@@ -54,6 +54,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "schedule": Command(
         "scheduled tasks: next runs, daylight-saving traps, cost", schedule_report.add_arguments, schedule_report.run
+    ),
+    "export-registry": Command(
+        "the app's task registry as a snapshot (registry/gyrinx.json), read with the app's own Python",
+        export_registry.add_arguments,
+        export_registry.run,
     ),
 }
 

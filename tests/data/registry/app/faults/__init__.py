@@ -1,0 +1,1 @@
+"""Broken settings and registries for the export's failure tests."""

@@ -1,0 +1,1 @@
+"""The platform package of the test app (gyrinx-app/gyrinx: gyrinx/)."""

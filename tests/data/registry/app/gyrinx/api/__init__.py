@@ -1,0 +1,1 @@
+"""An installed platform app with one task."""

@@ -1,0 +1,1 @@
+"""The edition namespace (gyrinx-app/gyrinx: n23/)."""

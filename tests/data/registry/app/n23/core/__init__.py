@@ -1,0 +1,1 @@
+"""An installed edition app with several tasks."""
