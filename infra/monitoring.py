@@ -16,42 +16,83 @@ def dead_letter_filter(environment: str) -> str:
     """The metric filter: every dead-letter subscription of ``environment``.
 
     A name pattern, not a list of ids: a filter naming a thousand subscriptions would
-    exceed Monitoring's filter length, and new tasks are covered without an update.
+    exceed Monitoring's filter length, and new tasks are covered without an update. The
+    pattern is a prefix and a suffix, matched with the filter language's
+    ``starts_with`` and ``ends_with`` (https://cloud.google.com/monitoring/api/v3/filters,
+    "Filter syntax"), not a regular expression: an id's dots would need escaping twice
+    (for RE2 and for the filter's string literal), and a plain string needs none. Task
+    paths are dotted identifiers (:func:`infra.validation.path_problem`), so only a
+    dead-letter subscription's id ends with ``-dlq-sub``.
     """
     example = naming.task_names(environment, "PATH")
     prefix, suffix = example.dead_letter_subscription.split("PATH")
-    pattern = f"{_regex_escape(prefix)}.+{_regex_escape(suffix)}"
     return (
         f'resource.type = "pubsub_subscription" AND metric.type = "{UNDELIVERED}" AND '
-        f'resource.label.subscription_id = monitoring.regex.full_match("{pattern}")'
+        f'resource.label.subscription_id = starts_with("{prefix}") AND '
+        f'resource.label.subscription_id = ends_with("{suffix}")'
     )
 
 
-def _regex_escape(text: str) -> str:
-    # RE2 inside a Monitoring filter string: escape regex metacharacters, then the
-    # backslashes themselves for the filter's string literal.
-    escaped = "".join(f"\\{c}" if c in ".+*?()[]{}|^$\\" else c for c in text)
-    return escaped.replace("\\", "\\\\")
+# Turns the JSON `gcloud pubsub subscriptions pull --format=json` prints into the body
+# of the REST publish call. gcloud prints a list of ReceivedMessage objects,
+# {ackId, deliveryAttempt, message: {attributes, data, messageId, orderingKey,
+# publishTime}}, unset fields left out, with `data` in URL-safe base64 (apitools'
+# BytesField codec, _SafeEncodeBytes in apitools/base/py/encoding_helper.py, as
+# google-cloud-sdk 578 ships it). topics.publish takes a PubsubMessage whose `data` is
+# standard base64, and whose messageId and publishTime the publisher must not set
+# (https://cloud.google.com/pubsub/docs/reference/rest/v1/PubsubMessage). `gcloud
+# pubsub topics publish --message` sends text, so it cannot restore arbitrary bytes.
+# One line of Python without single quotes, so the recipe can quote it for the shell.
+REPLAY_BODY_PROGRAM = (
+    "import base64, json, sys; "
+    "received = json.load(sys.stdin); "
+    'len(received) == 1 or sys.exit(str(len(received)) + " messages pulled; replay them one at a time"); '
+    'message = received[0]["message"]; '
+    'body = {key: message[key] for key in ("attributes", "orderingKey") if message.get(key)}; '
+    'body["data"] = base64.b64encode(base64.urlsafe_b64decode(message.get("data", ""))).decode(); '
+    'print(json.dumps({"messages": [body]}))'
+)
+ACK_ID_PROGRAM = 'import json, sys; print(json.load(sys.stdin)[0]["ackId"])'
+# Where Monitoring puts the alerting subscription's id in the documentation it sends
+# (https://cloud.google.com/monitoring/alerts/doc-variables). Monitoring reads any
+# "${...}" as one of its variables, so the recipe's shell uses none of its own.
+SUBSCRIPTION_VARIABLE = "${resource.label.subscription_id}"
+
+
+def replay_recipe(project: str) -> str:
+    """Shell lines that replay one dead letter: pull it without acknowledging, publish
+    its exact data, attributes and ordering key back to the task topic through the REST
+    API, and only then acknowledge that one message by its ack id."""
+    # Each line ends in &&, so a step that fails (no message pulled, a refused publish)
+    # stops the rest: nothing is acknowledged unless its copy was published.
+    return f"""SUB={SUBSCRIPTION_VARIABLE} && TOPIC=$(echo "$SUB" | sed 's/-dlq-sub$//') &&
+gcloud pubsub subscriptions pull "$SUB" --project={project} --limit=1 --format=json > dead-letter.json &&
+python3 -c '{REPLAY_BODY_PROGRAM}' < dead-letter.json > replay.json &&
+curl --fail-with-body -sS -X POST -H "Authorization: Bearer $(gcloud auth print-access-token)" -H "Content-Type: application/json" --data @replay.json "https://pubsub.googleapis.com/v1/projects/{project}/topics/$TOPIC:publish" &&
+gcloud pubsub subscriptions ack "$SUB" --project={project} --ack-ids="$(python3 -c '{ACK_ID_PROGRAM}' < dead-letter.json)"
+"""
 
 
 def documentation(settings: Settings) -> str:
     """What the on-call person reads in the alert: how to inspect and replay."""
+    recipe = "".join(f"    {line}\n" for line in replay_recipe(settings.project).splitlines())
     return f"""A task's dead-letter subscription holds messages: a message reached its \
 route's max delivery attempts and Pub/Sub stopped retrying it.
 
-Subscription: `${{resource.label.subscription_id}}` (project {settings.project}).
+Subscription: `{SUBSCRIPTION_VARIABLE}` (project {settings.project}).
 Its task topic is the same name without the `-dlq-sub` suffix.
 
-Inspect, without acknowledging:
+Inspect, without acknowledging (each pulled message comes back after 60 seconds):
 
-    gcloud pubsub subscriptions pull ${{resource.label.subscription_id}} --project={settings.project} --limit=10 --format=json
+    gcloud pubsub subscriptions pull {SUBSCRIPTION_VARIABLE} --project={settings.project} --limit=10 --format=json
 
-Replay one message after fixing the cause: publish its `data` back to the task topic,
-then acknowledge it here:
+Replay one message after fixing the cause: paste these lines as one. They pull one \
+message, publish its exact data (bytes), attributes and ordering key to the task \
+topic, and acknowledge that message by its ack id only if the publish succeeded. The \
+pull leases it for 60 seconds, so its ack id is good that long; paste them again for \
+the next message.
 
-    gcloud pubsub topics publish TASK_TOPIC --project={settings.project} --message="$DATA"
-    gcloud pubsub subscriptions pull ${{resource.label.subscription_id}} --project={settings.project} --auto-ack --limit=1
-
+{recipe}
 Dead letters are kept 31 days in the subscription and on the dead-letter topic.
 """
 

@@ -11,7 +11,7 @@ import pulumi
 from infra.errors import InvalidInput
 from infra.registry import RawRoute, Task, load_tasks
 from infra.settings import Settings, read_config
-from infra.validation import check_routes, flag_warnings
+from infra.validation import check_routes, flag_warnings, retry_warnings
 
 
 def load(stack: str | None = None) -> tuple[Settings, list[Task]]:
@@ -19,7 +19,7 @@ def load(stack: str | None = None) -> tuple[Settings, list[Task]]:
 
     Raises :class:`InvalidInput` with every problem in the settings and the tasks;
     logs a warning (shown by ``pulumi preview`` and the offline plan) for each of this
-    stack's flags that no task uses.
+    stack's flags that no task uses and each task whose backoff cannot ride out an outage.
     """
     read = read_config(stack)
     problems = list(read.problems)
@@ -35,6 +35,7 @@ def load(stack: str | None = None) -> tuple[Settings, list[Task]]:
         problems.extend(route_problems)
     if problems or read.settings is None or routes is None:
         raise InvalidInput(problems)
-    for warning in flag_warnings(tasks, read.settings.stack, read.settings.flags):
+    # Shown by `pulumi preview` (and the offline plan): none stops the deploy.
+    for warning in [*flag_warnings(tasks, read.settings.stack, read.settings.flags), *retry_warnings(tasks)]:
         pulumi.log.warn(warning)
     return read.settings, tasks

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -53,8 +53,36 @@ _ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,29}")
 _ACCOUNT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _FLAG = re.compile(r"[A-Z][A-Z0-9_]*")
+# Project ids: "6 to 30 lowercase letters, digits, or hyphens. It must start with a
+# letter, and cannot have a trailing hyphen"
+# (https://cloud.google.com/resource-manager/docs/creating-managing-projects).
+_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+# Region names are {geography}-{direction}{number}: europe-west2, us-central1,
+# northamerica-northeast1, me-central2 (https://cloud.google.com/compute/docs/regions-zones).
+# A pattern rather than a list, which would go stale as regions open; it refuses a
+# zone (europe-west2-a), a multi-region (europe) and a typo of the shape.
+_REGION = re.compile(r"[a-z]+(?:-[a-z]+)+[0-9]+")
+_ZONE = re.compile(r"(?P<region>[a-z]+(?:-[a-z]+)+[0-9]+)-[a-z]")
+# Cloud Run service ids: lowercase letters, digits and hyphens; "must begin with
+# letter, and cannot end with hyphen; must contain fewer than 50 characters"
+# (https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services/create).
+_CLOUD_RUN_SERVICE = re.compile(r"[a-z](?:[a-z0-9-]{0,47}[a-z0-9])?")
+# Labels go on topics and subscriptions (Resource Manager's rules: keys 1-63
+# characters starting with a lowercase letter, values 0-63, lowercase letters, digits,
+# _ and -, "international characters are allowed",
+# https://cloud.google.com/resource-manager/docs/labels-overview) and on the alert
+# policy's user_labels (Monitoring: "lowercase letters, numerals, underscores, and
+# dashes", each at most 63 characters or 128 bytes, https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.alertPolicies).
+# ASCII only: the rule both accept, and "lowercase" means one thing in it.
 _LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
+# "Each resource can have multiple labels, up to a maximum of 64" (labels-overview);
+# the program's own fixed_labels count towards it.
+MAX_LABELS = 64
+# A DNS host name as the app's CLOUD_RUN_SERVICE_URL spells it: lowercase labels of
+# letters, digits and inner hyphens, at most 63 characters each, joined by dots.
+_HOST = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+_SCHEME = "https://"
 
 
 @dataclass(frozen=True)
@@ -184,17 +212,52 @@ def _all_config_keys() -> set[str]:
     return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
 
 
-def _service_url_problem(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme != "https":
+def _bare(reason: str) -> str:
+    return (
+        f"{reason}; it must be the bare service URL https://HOST[:PORT], exactly the app's "
+        "CLOUD_RUN_SERVICE_URL: it is the OIDC audience, and any difference fails every push with 403"
+    )
+
+
+def service_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot equal the app's ``CLOUD_RUN_SERVICE_URL``, or None.
+
+    That is lowercase ``https://host[:port]`` and nothing else. Checked on the text
+    itself, not on ``urllib.parse.urlsplit``'s reading of it: urlsplit drops an empty
+    query or fragment, strips whitespace and removes tabs and newlines, and the audience
+    is compared as a string.
+    """
+    if any(char.isspace() or unicodedata.category(char).startswith("C") for char in url):
+        return _bare("contains whitespace or a control character")
+    if not url.isascii():
+        return _bare("contains non-ASCII characters (an internationalised host is written in its xn-- form)")
+    if not url.startswith(_SCHEME):
+        if url.lower().startswith(_SCHEME):
+            return _bare("must start with https:// in lowercase")
         return "must be an https:// URL (Pub/Sub only pushes to https with OIDC)"
-    if not parts.netloc:
-        return "has no host"
-    if parts.path not in ("",) or parts.query or parts.fragment:
-        return (
-            "must be the bare service URL (no path, query or trailing slash): it is also the "
-            "OIDC audience, which must equal the app's CLOUD_RUN_SERVICE_URL exactly"
-        )
+    rest = url[len(_SCHEME) :]
+    for mark, part in (
+        ("@", "user info (user@)"),
+        ("?", "a query (even an empty '?')"),
+        ("#", "a fragment (even an empty '#')"),
+        ("/", "a path (even a trailing '/')"),
+    ):
+        if mark in rest:
+            return _bare(f"has {part}")
+    host, colon, port = rest.partition(":")
+    if not host:
+        return _bare("has no host")
+    if host.endswith("."):
+        return _bare(f"host {host!r} ends with a dot")
+    if host != host.lower():
+        return _bare(f"host {host!r} has uppercase letters")
+    if not _HOST.fullmatch(host):
+        return _bare(f"host {host!r} is not a DNS name (lowercase letters, digits and inner hyphens, dot-separated)")
+    if colon:
+        if not port:
+            return _bare("has an empty port after ':'")
+        if not port.isdigit() or port != str(int(port)) or not 1 <= int(port) <= 65535:
+            return _bare(f"port {port!r} is not a number 1-65535 (without leading zeros)")
     return None
 
 
@@ -211,24 +274,34 @@ def _flags(reader: _Reader) -> dict[str, bool]:
     return flags
 
 
-def _labels(reader: _Reader) -> dict[str, str]:
+def _labels(reader: _Reader, environment: str) -> dict[str, str]:
     raw = reader.structured("labels", dict, {})
+    fixed = fixed_labels(environment)
     labels = {}
     for key, value in sorted(raw.items()):
-        if key in ("environment", "managed-by"):
+        if key in fixed:
             reader.problem("labels", f"label {key!r} is set by the program and cannot be overridden")
         elif not _LABEL_KEY.fullmatch(key):
             reader.problem(
                 "labels",
                 f"label key {key!r} must be lowercase letters, digits, _ or -, starting with a letter, at most 63 characters",
             )
-        elif not isinstance(value, str) or not _LABEL_VALUE.fullmatch(value):
+        elif not isinstance(value, str):
+            reader.problem("labels", f"label {key}={value!r}: values must be strings, not {type(value).__name__}")
+        elif not _LABEL_VALUE.fullmatch(value):
             reader.problem(
                 "labels",
-                f"label {key}={value!r}: values must be strings of lowercase letters, digits, _ or -, at most 63 characters",
+                f"label {key}={value!r}: values must be lowercase letters, digits, _ or -, at most 63 characters",
             )
         else:
             labels[key] = value
+    total = len(raw) + len(fixed)
+    if total > MAX_LABELS:
+        reader.problem(
+            "labels",
+            f"{len(raw)} labels plus the {len(fixed)} the program sets ({', '.join(fixed)}) make {total}; "
+            f"Google allows at most {MAX_LABELS} per resource",
+        )
     return labels
 
 
@@ -248,6 +321,17 @@ def _channels(reader: _Reader) -> tuple[str, ...]:
         else:
             channels.append(channel)
     return tuple(channels)
+
+
+def _region(reader: _Reader, key: str, value: str | None) -> str | None:
+    if value is None or _REGION.fullmatch(value):
+        return value
+    zone = _ZONE.fullmatch(value)
+    if zone:
+        reader.problem(key, f"{value!r} is a zone; give its region, {zone['region']}")
+    else:
+        reader.problem(key, f"{value!r} is not a region name like europe-west2 or us-central1")
+    return value
 
 
 @dataclass(frozen=True)
@@ -290,8 +374,14 @@ def read_config(stack: str | None = None) -> ConfigRead:
     own = _Reader(PROJECT)
     _unknown_key_problems(own)
 
-    project = gcp.string("project", required=True) or ""
-    region = gcp.string("region", required=True) or ""
+    project = gcp.matching(
+        "project",
+        gcp.string("project", required=True),
+        _PROJECT,
+        "is not a project id: 6-30 lowercase letters, digits or hyphens, starting with a letter and not "
+        "ending with a hyphen",
+    )
+    region = _region(gcp, "region", gcp.string("region", required=True))
 
     environment = own.string("environment", default=stack) or stack
     own.matching(
@@ -304,7 +394,7 @@ def read_config(stack: str | None = None) -> ConfigRead:
 
     service_url = own.string("serviceUrl", required=True) or ""
     if service_url:
-        problem = _service_url_problem(service_url)
+        problem = service_url_problem(service_url)
         if problem:
             own.problem("serviceUrl", f"{service_url!r} {problem}")
 
@@ -336,24 +426,32 @@ def read_config(stack: str | None = None) -> ConfigRead:
         own.problem("registry", "is required: the task registry, as module:attribute or file:PATH")
     allow_empty = own.boolean("allowEmptyRegistry", False)
     django_settings = own.string("djangoSettingsModule")
+    cloud_run_service = own.matching(
+        "cloudRunService",
+        own.string("cloudRunService"),
+        _CLOUD_RUN_SERVICE,
+        "is not a Cloud Run service name: lowercase letters, digits and -, starting with a letter, not ending "
+        "with -, fewer than 50 characters",
+    )
+    cloud_run_region = _region(own, "cloudRunRegion", own.string("cloudRunRegion")) or region
 
     settings = Settings(
         stack=stack,
-        project=project,
-        region=region,
+        project=project or "",
+        region=region or "",
         environment=environment,
         service_url=service_url,
         push_service_account_id=push_id or DEFAULT_PUSH_ACCOUNT_ID,
         push_service_account_email=push_email,
         app_service_account=app_account,
-        cloud_run_service=own.string("cloudRunService"),
-        cloud_run_region=own.string("cloudRunRegion", default=region) or region,
+        cloud_run_service=cloud_run_service,
+        cloud_run_region=cloud_run_region or "",
         registry=registry,
         allow_empty_registry=allow_empty,
         deploy_service_account=deployer,
         django_settings_module=django_settings,
         flags=MappingProxyType(_flags(own)),
-        labels=MappingProxyType(_labels(own)),
+        labels=MappingProxyType(_labels(own, environment)),
         alert_notification_channels=_channels(own),
         secret=frozenset(
             {_GCP_SETTING_OF_KEY[key] for key in gcp.secret_keys if key in _GCP_SETTING_OF_KEY}

@@ -11,11 +11,11 @@ from tests import fake_registry
 from tools import runner
 
 BASE_CONFIG = {
-    "gcp:project": "proj",
+    "gcp:project": "test-proj",
     "gcp:region": "europe-west2",
     "gyrinx-tasks:serviceUrl": "https://app.example.run.app",
     "gyrinx-tasks:registry": "tests.fake_registry:ROUTES",
-    "gyrinx-tasks:deployServiceAccount": "deployer@proj.iam.gserviceaccount.com",
+    "gyrinx-tasks:deployServiceAccount": "deployer@test-proj.iam.gserviceaccount.com",
 }
 
 PROJECT_NUMBER_MEMBER_PREFIX = "serviceAccount:service-"

@@ -33,3 +33,13 @@ def test_job_id_rules():
     assert naming.job_id_problem("dev--gyrinx-scheduler--a-b_c") is None
     assert "500" in naming.job_id_problem("a" * 501)
     assert naming.job_id_problem("a.b") is not None
+
+
+def test_a_job_id_turns_dots_into_hyphens_so_paths_with_hyphens_can_share_one():
+    """Why validation refuses hyphens in paths and checks job ids for collisions."""
+    assert naming.scheduler_job_id("dev", "app.a-b.x") == naming.scheduler_job_id("dev", "app.a.b-x")
+
+
+def test_a_paths_dead_letter_topic_id_is_the_topic_id_of_the_path_plus_dlq():
+    """Why a path may not end in -dlq: the two tasks would share a topic."""
+    assert naming.task_names("dev", "app.x").dead_letter_topic == naming.task_names("dev", "app.x-dlq").topic

@@ -18,8 +18,8 @@ SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
 JOB = "gcp:cloudscheduler/job:Job"
 TOPIC_IAM = "gcp:pubsub/topicIAMMember:TopicIAMMember"
 SUBSCRIPTION_IAM = "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember"
-AGENT = f"serviceAccount:service-{project_number('proj')}@gcp-sa-pubsub.iam.gserviceaccount.com"
-TOPIC_ID = "projects/proj/topics/test--gyrinx.tasks--app.tasks.send_email"
+AGENT = f"serviceAccount:service-{project_number('test-proj')}@gcp-sa-pubsub.iam.gserviceaccount.com"
+TOPIC_ID = "projects/test-proj/topics/test--gyrinx.tasks--app.tasks.send_email"
 DLQ_ID = f"{TOPIC_ID}-dlq"
 
 
@@ -43,7 +43,7 @@ def scheduled(run, routes):
 def test_topic_has_the_apps_id_and_labels(plan):
     topic = plan.by_name(TOPIC, "send_email-topic")
     assert topic.inputs["name"] == "test--gyrinx.tasks--app.tasks.send_email"
-    assert topic.inputs["project"] == "proj"
+    assert topic.inputs["project"] == "test-proj"
     assert topic.inputs["labels"] == {"environment": "test", "managed-by": "pulumi"}
 
 
@@ -61,7 +61,7 @@ def test_push_subscription_pushes_to_the_handler_with_oidc(plan):
         "pushEndpoint": "https://app.example.run.app/tasks/pubsub/",
         "oidcToken": {
             "audience": "https://app.example.run.app",
-            "serviceAccountEmail": "pubsub-invoker@proj.iam.gserviceaccount.com",
+            "serviceAccountEmail": "pubsub-invoker@test-proj.iam.gserviceaccount.com",
         },
     }
 
@@ -104,12 +104,14 @@ def test_dead_letter_subscription_is_a_pull_subscription_that_never_expires(plan
 
 def test_service_agent_may_publish_to_the_dead_letter_topic(plan):
     grant = plan.by_name(TOPIC_IAM, "send_email-dlq-publisher")
-    assert grant.inputs == {"project": "proj", "topic": DLQ_ID, "role": "roles/pubsub.publisher", "member": AGENT}
+    assert grant.inputs == {"project": "test-proj", "topic": DLQ_ID, "role": "roles/pubsub.publisher", "member": AGENT}
 
 
 def test_service_agent_may_subscribe_to_the_push_subscription(plan):
     grant = plan.by_name(SUBSCRIPTION_IAM, "send_email-sub-subscriber")
-    assert grant.inputs["subscription"] == "projects/proj/subscriptions/test--gyrinx.tasks--app.tasks.send_email-sub"
+    assert (
+        grant.inputs["subscription"] == "projects/test-proj/subscriptions/test--gyrinx.tasks--app.tasks.send_email-sub"
+    )
     assert (grant.inputs["role"], grant.inputs["member"]) == ("roles/pubsub.subscriber", AGENT)
 
 
@@ -132,10 +134,10 @@ def test_subscriptions_reference_topics_by_output(plan):
 
 def test_app_account_may_publish_to_task_topics_when_configured(run, routes):
     routes.append(route("t"))
-    grant = run(appServiceAccount="app@proj.iam.gserviceaccount.com").by_name(TOPIC_IAM, "t-app-publisher")
-    assert grant.inputs["topic"] == "projects/proj/topics/test--gyrinx.tasks--app.tasks.t"
+    grant = run(appServiceAccount="app@test-proj.iam.gserviceaccount.com").by_name(TOPIC_IAM, "t-app-publisher")
+    assert grant.inputs["topic"] == "projects/test-proj/topics/test--gyrinx.tasks--app.tasks.t"
     assert grant.inputs["role"] == "roles/pubsub.publisher"
-    assert grant.inputs["member"] == "serviceAccount:app@proj.iam.gserviceaccount.com"
+    assert grant.inputs["member"] == "serviceAccount:app@test-proj.iam.gserviceaccount.com"
 
 
 def test_no_app_publisher_grant_without_an_app_account(plan):
@@ -156,7 +158,7 @@ def test_every_task_resource_is_a_child_of_its_component(plan):
 def test_job_publishes_the_apps_payload_to_the_task_topic(scheduled):
     job = scheduled()
     target = job.inputs["pubsubTarget"]
-    assert target["topicName"] == "projects/proj/topics/test--gyrinx.tasks--app.tasks.nightly"
+    assert target["topicName"] == "projects/test-proj/topics/test--gyrinx.tasks--app.tasks.nightly"
     assert base64.b64decode(target["data"]) == (
         b'{"task_id": "scheduled-nightly", "task_name": "nightly", "args": [], "kwargs": {}}'
     )
@@ -203,7 +205,7 @@ def test_a_flag_for_another_switch_does_not_pause(scheduled):
 
 def test_stack_ensures_the_pubsub_service_identity(plan):
     identity = plan.by_name("gcp:projects/serviceIdentity:ServiceIdentity", "pubsub-service-agent")
-    assert identity.inputs == {"project": "proj", "service": "pubsub.googleapis.com"}
+    assert identity.inputs == {"project": "test-proj", "service": "pubsub.googleapis.com"}
 
 
 def test_stack_creates_the_push_account_by_default(plan):
@@ -218,13 +220,15 @@ def test_an_existing_push_account_is_used_not_created(run, routes):
     sub = plan.by_name(SUBSCRIPTION, "t-sub")
     assert sub.inputs["pushConfig"]["oidcToken"]["serviceAccountEmail"] == "invoker@other.iam.gserviceaccount.com"
     grant = plan.by_name("gcp:serviceaccount/iAMMember:IAMMember", "push-token-creator")
-    assert grant.inputs["serviceAccountId"] == "projects/proj/serviceAccounts/invoker@other.iam.gserviceaccount.com"
+    assert (
+        grant.inputs["serviceAccountId"] == "projects/test-proj/serviceAccounts/invoker@other.iam.gserviceaccount.com"
+    )
 
 
 def test_service_agent_may_mint_tokens_as_the_push_account(plan):
     grant = plan.by_name("gcp:serviceaccount/iAMMember:IAMMember", "push-token-creator")
     assert grant.inputs == {
-        "serviceAccountId": "projects/proj/serviceAccounts/pubsub-invoker@proj.iam.gserviceaccount.com",
+        "serviceAccountId": "projects/test-proj/serviceAccounts/pubsub-invoker@test-proj.iam.gserviceaccount.com",
         "role": "roles/iam.serviceAccountTokenCreator",
         "member": AGENT,
     }
@@ -236,11 +240,11 @@ def test_push_account_may_invoke_the_cloud_run_service_when_named(run, routes):
         "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "push-run-invoker"
     )
     assert grant.inputs == {
-        "project": "proj",
+        "project": "test-proj",
         "location": "europe-west2",
         "name": "gyrinx",
         "role": "roles/run.invoker",
-        "member": "serviceAccount:pubsub-invoker@proj.iam.gserviceaccount.com",
+        "member": "serviceAccount:pubsub-invoker@test-proj.iam.gserviceaccount.com",
     }
 
 
@@ -258,13 +262,13 @@ def test_outputs_map_each_task_to_its_resources(run, routes):
     routes.extend([route("t"), route("nightly", schedule="0 3 * * *")])
     outputs = run(flags='{"ENABLE_X": false}').outputs
     assert outputs["tasks"]["t"] == {
-        "topic": "projects/proj/topics/test--gyrinx.tasks--app.tasks.t",
-        "subscription": "projects/proj/subscriptions/test--gyrinx.tasks--app.tasks.t-sub",
-        "deadLetterTopic": "projects/proj/topics/test--gyrinx.tasks--app.tasks.t-dlq",
-        "deadLetterSubscription": "projects/proj/subscriptions/test--gyrinx.tasks--app.tasks.t-dlq-sub",
+        "topic": "projects/test-proj/topics/test--gyrinx.tasks--app.tasks.t",
+        "subscription": "projects/test-proj/subscriptions/test--gyrinx.tasks--app.tasks.t-sub",
+        "deadLetterTopic": "projects/test-proj/topics/test--gyrinx.tasks--app.tasks.t-dlq",
+        "deadLetterSubscription": "projects/test-proj/subscriptions/test--gyrinx.tasks--app.tasks.t-dlq-sub",
     }
     assert outputs["tasks"]["nightly"]["job"] == (
-        "projects/proj/locations/europe-west2/jobs/test--gyrinx-scheduler--app-tasks-nightly"
+        "projects/test-proj/locations/europe-west2/jobs/test--gyrinx-scheduler--app-tasks-nightly"
     )
     assert outputs["flags"] == {"ENABLE_X": False}
     assert outputs["pushEndpoint"] == "https://app.example.run.app/tasks/pubsub/"
@@ -313,9 +317,9 @@ def test_the_deployer_may_act_as_the_push_account_the_stack_creates(plan):
     account at creation time (Pub/Sub push authentication docs; task-infrastructure §3)."""
     grant = plan.by_name(ACCOUNT_IAM, "push-deployer-act-as")
     assert grant.inputs["role"] == "roles/iam.serviceAccountUser"
-    assert grant.inputs["member"] == "serviceAccount:deployer@proj.iam.gserviceaccount.com"
+    assert grant.inputs["member"] == "serviceAccount:deployer@test-proj.iam.gserviceaccount.com"
     assert grant.inputs["serviceAccountId"] == (
-        "projects/proj/serviceAccounts/pubsub-invoker@proj.iam.gserviceaccount.com"
+        "projects/test-proj/serviceAccounts/pubsub-invoker@test-proj.iam.gserviceaccount.com"
     )
 
 
@@ -328,7 +332,7 @@ def test_every_push_subscription_waits_for_the_deployers_grant(plan):
 
 def test_no_deployer_grant_when_the_push_account_exists_already(run, routes):
     routes.append(route("t"))
-    plan = run(pushServiceAccountEmail="push@proj.iam.gserviceaccount.com", deployServiceAccount=None)
+    plan = run(pushServiceAccountEmail="push@test-proj.iam.gserviceaccount.com", deployServiceAccount=None)
     assert "push-deployer-act-as" not in names(of_type(plan, ":IAMMember"))
 
 
@@ -352,7 +356,7 @@ def test_every_api_the_stack_needs_is_enabled_and_never_disabled(plan):
     assert set(services) == set(APIS)
     for service in services.values():
         assert service.inputs["disableOnDestroy"] is False
-        assert service.inputs["project"] == "proj"
+        assert service.inputs["project"] == "test-proj"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from infra.registry import load_tasks
-from infra.validation import check_routes
+from infra.validation import check_routes, gives_up_after
 from tests.fake_registry import route
 from tools import runner, schedule_report
 from tools.cli import main
@@ -66,3 +66,22 @@ def test_the_schedule_command_runs_for_a_stack(capsys):
     out = capsys.readouterr().out
     assert "expensive_batch_job: 0 2 * * * (UTC), PAUSED by kill switch ENABLE_BATCH_JOB=false" in out
     assert f"Cost: {sum(task.is_scheduled for task in tasks)} jobs" in out
+
+
+def test_the_report_says_when_a_failing_run_is_dead_lettered(routes):
+    routes.append(route("nightly", schedule="30 1 * * *", max_delivery_attempts=None))
+    tasks, problems = check_routes(load_tasks("tests.fake_registry:ROUTES"), "dev")
+    assert problems == []
+    [task] = tasks
+    text = schedule_report.report(tasks, {}, "dev", NOW)
+    assert (
+        f"  a failing run is delivered up to {task.max_delivery_attempts} times: it gives up after "
+        f"{gives_up_after(task)} of failures, then is dead-lettered"
+    ) in text
+
+
+def test_a_schedule_that_never_fires_is_a_message_not_a_traceback(routes, capsys):
+    routes.append(route("leap", schedule="0 0 30 2 *"))
+    assert main(["schedule", "--stack", "example", "--config", "registry=tests.fake_registry:ROUTES"]) == 2
+    err = capsys.readouterr().err
+    assert "task leap: schedule '0 0 30 2 *' never fires" in err and "Traceback" not in err

@@ -35,7 +35,7 @@ def test_a_secret_service_url_is_masked_in_the_push_config(routes):
 
 
 def test_a_secret_app_account_is_masked_in_its_grant(routes):
-    plan = plan_with_secret(routes, "gyrinx-tasks:appServiceAccount", "hidden@proj.iam.gserviceaccount.com")
+    plan = plan_with_secret(routes, "gyrinx-tasks:appServiceAccount", "hidden@test-proj.iam.gserviceaccount.com")
     grant = plan.by_name("gcp:pubsub/topicIAMMember:TopicIAMMember", "t-app-publisher")
     assert grant.inputs["member"] == SECRET_MASK
 

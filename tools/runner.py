@@ -24,7 +24,7 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import program
+from infra import program, validation
 from infra.ownership import TASK_COMPONENT
 from infra.registry import Task
 from infra.settings import Settings
@@ -159,7 +159,7 @@ def _execute(main: Path, stack: str, config: stack_config.StackConfig, preview: 
         stack=stack,
         registrations=monitor.registrations,
         outputs=outputs,
-        warnings=collected.messages,
+        warnings=list(collected.messages),
         notes=config.notes,
     )
 
@@ -231,7 +231,13 @@ def _detail(registration: Registration) -> str:
         return f"{inputs['name']}  [{inputs['schedule']} {inputs['timeZone']}, {state}]"
     if registration.type == "gcp:pubsub/subscription:Subscription" and "pushConfig" in inputs:
         attempts = inputs["deadLetterPolicy"]["maxDeliveryAttempts"]
-        return f"{inputs['name']}  [push, ack {inputs['ackDeadlineSeconds']}s, dead-letter after {attempts}]"
+        # Declared as "10s" (infra.task_queue); the window is validation's own arithmetic.
+        low, high = (int(inputs["retryPolicy"][key].removesuffix("s")) for key in ("minimumBackoff", "maximumBackoff"))
+        window = validation.describe_seconds(validation.retry_window(low, high, attempts))
+        return (
+            f"{inputs['name']}  [push, ack {inputs['ackDeadlineSeconds']}s, dead-letter after {attempts} "
+            f"attempts: gives up after {window} of failures]"
+        )
     return str(
         inputs.get("name") or inputs.get("displayName") or inputs.get("accountId") or inputs.get("service") or ""
     )

@@ -1,6 +1,7 @@
 """``python -m tools schedule``: every scheduled task, its next runs, DST traps and cost.
 
-Cloud Scheduler reads a schedule in its job's time zone. Where that zone observes
+Cloud Scheduler reads a schedule in its job's time zone (zones come from the pinned
+``tzdata`` package, :mod:`infra.time_zones`, so every machine reports the same). Where that zone observes
 daylight saving, a run that falls in the hour skipped in spring does not happen, and one
 in the hour repeated in autumn happens twice; this report finds them a year ahead.
 """
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cron_descriptor import get_description
+from cron_descriptor import Options, get_description
 from croniter import croniter
 
+from infra import time_zones
 from infra.registry import Task
 from infra.scheduler import is_paused, normalise_time_zone
+from infra.validation import gives_up_after
 from tools import runner
 from tools.arguments import add_stack_arguments
 
@@ -26,6 +29,13 @@ JOB_PRICE_USD = 0.10  # per job per month, paused jobs included
 FREE_JOBS_PER_BILLING_ACCOUNT = 3
 HORIZON = timedelta(days=366)
 
+
+# English words and a 12-hour clock on every machine: by default cron_descriptor picks
+# both from locale.getlocale(), which reads C.UTF-8 as en_US on Python 3.11 but as "C"
+# from 3.12 on (so "At 01:30 AM" became "At 01:30").
+_DESCRIBE = Options()
+_DESCRIBE.locale_code = "en_US"
+_DESCRIBE.use_24hour_time_format = False
 
 @dataclass(frozen=True)
 class DstTrap:
@@ -67,7 +77,7 @@ def _transitions(zone: ZoneInfo, start: datetime, horizon: timedelta) -> list[tu
 def dst_traps(schedule: str, time_zone: str, start: datetime, horizon: timedelta = HORIZON) -> list[DstTrap]:
     """Every run of ``schedule`` in ``time_zone`` within ``horizon`` of ``start`` that
     falls in a skipped (spring) or repeated (autumn) local hour."""
-    zone = ZoneInfo(normalise_time_zone(time_zone))
+    zone = time_zones.zone(normalise_time_zone(time_zone))
     traps = []
     for instant, before, after in _transitions(zone, start, horizon):
         wall = (instant + min(before, after)).replace(tzinfo=None)  # the local time where the odd hour starts
@@ -82,7 +92,7 @@ def dst_traps(schedule: str, time_zone: str, start: datetime, horizon: timedelta
 
 def next_runs(schedule: str, time_zone: str, start: datetime, count: int = 3) -> list[datetime]:
     """The next ``count`` runs after ``start``, as aware datetimes in the job's zone."""
-    zone = ZoneInfo(normalise_time_zone(time_zone))
+    zone = time_zones.zone(normalise_time_zone(time_zone))
     iterator = croniter(schedule, start.astimezone(zone))
     return [iterator.get_next(datetime) for _ in range(count)]
 
@@ -101,7 +111,11 @@ def report(tasks: Sequence[Task], flags: Mapping[str, bool], stack: str, now: da
         paused = is_paused(task, flags)
         state = f"PAUSED by kill switch {task.kill_switch}=false" if paused else "enabled"
         lines.append(f"{task.name}: {schedule.cron} ({schedule.time_zone}), {state}")
-        lines.append(f"  {get_description(schedule.cron)}, {schedule.time_zone} time")
+        lines.append(f"  {get_description(schedule.cron, _DESCRIBE)}, {schedule.time_zone} time")
+        lines.append(
+            f"  a failing run is delivered up to {task.max_delivery_attempts} times: it gives up after "
+            f"{gives_up_after(task)} of failures, then is dead-lettered"
+        )
         for run in next_runs(schedule.cron, schedule.time_zone, now):
             lines.append(f"  next: {run:%Y-%m-%d %H:%M %Z} = {run.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
         for trap in dst_traps(schedule.cron, schedule.time_zone, now):

@@ -1,15 +1,20 @@
 """Checks across the repository's stacks, which no single ``pulumi up`` can make.
 
 The deployed program sees one stack's config; these read every stack file, so the
-offline plan (and CI, through ``--strict``) runs them, never the program.
+offline plan (and CI, through ``--strict``) runs them, never the program. Each returns
+warnings: ``./dev plan`` prints them and ``--strict`` fails on any.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from infra import naming
 from infra.registry import Task
+from infra.settings import DEFAULT_PUSH_ACCOUNT_ID, PROJECT
 from tools import runner, stack_config
 
 
@@ -26,7 +31,84 @@ def unset_kill_switch_warnings(tasks: Sequence[Task], flags_by_stack: Mapping[st
     return warnings
 
 
+@dataclass(frozen=True)
+class StackIdentity:
+    """Where a stack's resources live and whom they push as, from its merged config."""
+
+    stack: str
+    project: str
+    environment: str
+    push_account: str
+
+
+def stack_identity(stack: str, config: stack_config.StackConfig) -> StackIdentity | None:
+    """``stack``'s project, environment and push account; None when a value that decides
+    them is encrypted (offline its value is a stand-in, so it compares as nothing)."""
+    keys = {"gcp:project", f"{PROJECT}:environment", f"{PROJECT}:pushServiceAccountId"}
+    keys.add(f"{PROJECT}:pushServiceAccountEmail")
+    if keys & set(config.secret_keys):
+        return None
+    values = config.values
+    project = values.get("gcp:project", "")
+    # Empty means unset, as read_config reads them (Pulumi.yaml's defaults are "").
+    account_id = values.get(f"{PROJECT}:pushServiceAccountId") or DEFAULT_PUSH_ACCOUNT_ID
+    email = values.get(f"{PROJECT}:pushServiceAccountEmail") or naming.service_account_email(account_id, project)
+    return StackIdentity(stack, project, values.get(f"{PROJECT}:environment") or stack, email)
+
+
+def shared_identity_warnings(stack: str, identities: Sequence[StackIdentity]) -> list[str]:
+    """Other stacks deploying to ``stack``'s project with its push account, or its
+    environment.
+
+    One push account in one project means both stacks declare its grants (the Pub/Sub
+    agent's token creator role, the run.invoker role, and the account itself when they
+    create it) as non-authoritative IAM members: destroying or changing either stack
+    removes what the other's push subscriptions rely on, and pushes fail with 403. One
+    environment in one project means every topic, subscription and job id is the same.
+    """
+    mine = next((identity for identity in identities if identity.stack == stack), None)
+    if mine is None:
+        return []
+    warnings = []
+    for other in sorted(identities, key=lambda identity: identity.stack):
+        if other.stack == stack or other.project != mine.project:
+            continue
+        if other.push_account == mine.push_account:
+            warnings.append(
+                f"stack {stack} and stack {other.stack} both push as {mine.push_account} in project {mine.project}: "
+                "each declares that account's grants, so destroying or changing one removes what the other's "
+                "push subscriptions rely on (give each stack its own pushServiceAccountId, or its own project)"
+            )
+        if other.environment == mine.environment:
+            warnings.append(
+                f"stack {stack} and stack {other.stack} both deploy environment {mine.environment} to project "
+                f"{mine.project}: every topic, subscription and job id is the same, so each stack overwrites "
+                "and deletes the other's (give each its own gyrinx-tasks:environment)"
+            )
+    return warnings
+
+
+def stack_identities(
+    stack: str, overrides: Sequence[str] = (), project_dir: Path = stack_config.PROJECT_DIR
+) -> list[StackIdentity]:
+    """Every stack file's identity, ``stack``'s with ``overrides`` applied. A stack file
+    the CLI would refuse is left out: its own plan reports why."""
+    identities = []
+    for name in stack_config.stack_names(project_dir):
+        try:
+            config = stack_config.merged_config(name, overrides if name == stack else (), project_dir)
+        except stack_config.StackConfigError:
+            continue
+        identity = stack_identity(name, config)
+        if identity is not None:
+            identities.append(identity)
+    return identities
+
+
 def warnings(stack: str, overrides: Sequence[str] = ()) -> list[str]:
     """The checks across stacks that concern ``stack``'s plan."""
     _, tasks = runner.load_stack(stack, overrides)
-    return unset_kill_switch_warnings(tasks, stack_config.flags_by_stack())
+    return [
+        *unset_kill_switch_warnings(tasks, stack_config.flags_by_stack()),
+        *shared_identity_warnings(stack, stack_identities(stack, overrides)),
+    ]

@@ -43,7 +43,14 @@ _SECRET_STAND_INS: Mapping[str, Any] = {
     "boolean": False,
     "array": [],
 }
-_STRING_STAND_INS = {"serviceUrl": "https://secret.invalid"}
+# Stand-ins that pass the program's checks for keys with a format of their own.
+_STRING_STAND_INS = {
+    "serviceUrl": "https://secret.invalid",
+    "cloudRunService": "secret-invalid",
+    "cloudRunRegion": "secret-invalid1",
+    "project": "secret-invalid",
+    "region": "secret-invalid1",
+}
 _EMAIL_KEYS = frozenset({"pushServiceAccountEmail", "appServiceAccount", "deployServiceAccount"})
 
 

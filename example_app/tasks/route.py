@@ -22,7 +22,8 @@ class TaskRoute:
         max_retry_delay: maximum redelivery backoff in seconds (0-600, at least the minimum).
         schedule: optional 5-field unix-cron expression; the task then gets a scheduler job.
         schedule_timezone: tz database name the schedule is read in.
-        max_delivery_attempts: deliveries before a message goes to the dead-letter topic (5-100).
+        max_delivery_attempts: deliveries before a message goes to the dead-letter topic (5-100);
+            None lets the program choose enough to keep retrying through an hour of failure.
         kill_switch: name of an env flag (e.g. ``"ENABLE_BATCH_JOB"``); a stack whose
             ``flags`` set it to false pauses the task's scheduler job.
     """
@@ -33,7 +34,7 @@ class TaskRoute:
     max_retry_delay: int = 600
     schedule: str | None = None
     schedule_timezone: str = "UTC"
-    max_delivery_attempts: int = 5
+    max_delivery_attempts: int | None = None
     kill_switch: str | None = None
 
     @property
