@@ -37,6 +37,7 @@ _DESCRIBE = Options()
 _DESCRIBE.locale_code = "en_US"
 _DESCRIBE.use_24hour_time_format = False
 
+
 @dataclass(frozen=True)
 class DstTrap:
     """A local time the schedule fires at that the zone skips or repeats."""
