@@ -79,7 +79,10 @@ class ExportFailed(Exception):
 
 
 def describe(exc: BaseException) -> str:
-    """How the app's code failed, on one line: ``ValueError: bad`` or ``called sys.exit(3)``."""
+    """How the app's code failed, on one line: ``ValueError: bad`` or ``called sys.exit(3)``.
+
+    The same words as ``infra.registry.failure``, written again on purpose: this script
+    runs in the app's interpreter, which cannot import this project (nor Pulumi)."""
     if isinstance(exc, SystemExit):
         return f"called sys.exit({exc.code!r})"
     try:

@@ -43,7 +43,7 @@ from infra import naming, ownership
 from infra.settings import Settings
 from tools import runner
 from tools.arguments import add_stack_arguments
-from tools.errors import ToolError
+from tools.errors import ToolError, read_json
 from tools.mocks import Registration
 from tools.runner import Plan
 
@@ -211,12 +211,7 @@ def read_inventory_file(kind: Kind, path: Path, place: StackPlace) -> dict[str, 
     when it is not what ``kind``'s list command prints for ``place``."""
     label = f"--{kind.option} {path}"
     hint = f"write it with: {kind.list_command(place)}"
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ToolError(f"{label}: cannot read it ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ToolError(f"{label}: not JSON ({exc}); {hint}") from None
+    document = read_json(path, label, hint)
     if not isinstance(document, list):
         raise ToolError(f"{label}: not a JSON list of {kind.noun}s; {hint}")
     listed: dict[str, Mapping[str, Any]] = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tools import plan_diff, runner, stack_checks, stack_config
 from tools.arguments import add_stack_arguments
-from tools.errors import ToolError
+from tools.errors import ToolError, read_json
 
 PLANS_DIR = stack_config.PROJECT_DIR / "plans"
 EXIT_STRICT = 1
@@ -26,12 +26,7 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_plan(path: Path) -> dict[str, object]:
-    try:
-        document = json.loads(path.read_text())
-    except OSError as exc:
-        raise ToolError(f"--diff {path}: cannot read it ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ToolError(f"--diff {path}: not JSON ({exc})") from None
+    document = read_json(path, f"--diff {path}")
     if not isinstance(document, dict):
         raise ToolError(f"--diff {path}: not an offline plan (write one with ./dev plan --json)")
     return document
