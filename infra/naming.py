@@ -1,7 +1,7 @@
 """Resource ids the running app expects, and Google's rules for them.
 
-The ids are the contract with the app (see ``task-infrastructure.md`` §1): the app
-publishes to ``{env}--gyrinx.tasks--{path}`` and the push handler routes by task name,
+The ids are the contract with the app (gyrinx-app/gyrinx, ``gyrinx/tasks``: its
+``TaskRoute.topic_name`` and scheduler provisioning): the app publishes to ``{env}--gyrinx.tasks--{path}`` and the push handler routes by task name,
 so these formats must not change.
 """
 
@@ -77,3 +77,27 @@ def job_id_problem(job_id: str) -> str | None:
     if not _JOB_ID.fullmatch(job_id):
         return "may use only letters, digits, - and _"
     return None
+
+
+# Google's full resource names (the REST resources' ``name``, and Pulumi's import ids):
+# Pub/Sub https://cloud.google.com/pubsub/docs/reference/rest/v1/projects.topics and
+# .subscriptions, Cloud Scheduler .../scheduler/docs/reference/rest/v1/projects.locations.jobs,
+# IAM .../iam/docs/reference/rest/v1/projects.serviceAccounts.
+def topic_path(project: str, topic: str) -> str:
+    """``projects/{project}/topics/{topic}``."""
+    return f"projects/{project}/topics/{topic}"
+
+
+def subscription_path(project: str, subscription: str) -> str:
+    """``projects/{project}/subscriptions/{subscription}``."""
+    return f"projects/{project}/subscriptions/{subscription}"
+
+
+def job_path(project: str, region: str, job: str) -> str:
+    """``projects/{project}/locations/{region}/jobs/{job}``."""
+    return f"projects/{project}/locations/{region}/jobs/{job}"
+
+
+def service_account_path(project: str, email: str) -> str:
+    """``projects/{project}/serviceAccounts/{email}``."""
+    return f"projects/{project}/serviceAccounts/{email}"

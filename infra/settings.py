@@ -19,7 +19,6 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 PROJECT = "gyrinx-tasks"
-DEFAULT_REGISTRY = "gyrinx.tasks.registry:get_all_tasks"
 DEFAULT_PUSH_ACCOUNT_ID = "pubsub-invoker"
 
 # Every key of the project's namespace the program reads, and the Settings attribute it
@@ -43,7 +42,23 @@ SETTING_OF_KEY: Mapping[str, str] = MappingProxyType(
     }
 )
 KNOWN_KEYS = frozenset(SETTING_OF_KEY)
-_GCP_SETTING_OF_KEY = {"project": "project", "region": "region"}
+# Settings that may be secret: each reaches resources only through Settings.input or
+# secret_if, so it stays secret in every input and output. The others are part of
+# resource ids, names or the program's own choices, which Google and the engine show
+# in plain text whatever the stack says, so marking them secret is refused rather than
+# leaked.
+SECRET_ABLE = frozenset(
+    {
+        "service_url",
+        "push_service_account_email",
+        "app_service_account",
+        "deploy_service_account",
+        "cloud_run_service",
+        "flags",
+        "labels",
+        "alert_notification_channels",
+    }
+)
 # Config namespaces this program reads, plus the engine's own. A key in any other
 # namespace (say ``gyrinx_tasks:cloudRunService``) is a typo that would otherwise be
 # silently ignored, and with it, say, a grant.
@@ -87,7 +102,7 @@ _SCHEME = "https://"
 
 @dataclass(frozen=True)
 class Settings:
-    """One stack's validated settings. Build it with :func:`read_settings`."""
+    """One stack's validated settings. Build them with :func:`read_config`."""
 
     stack: str
     project: str
@@ -112,7 +127,7 @@ class Settings:
     flags: Mapping[str, bool] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     alert_notification_channels: tuple[str, ...] = ()
-    # Settings (by attribute name) whose config key the user marked secret.
+    # Settings (by attribute name, within SECRET_ABLE) whose config key the user marked secret.
     secret: frozenset[str] = frozenset()
 
     def input(self, attribute: str) -> pulumi.Input[Any]:
@@ -453,11 +468,16 @@ def read_config(stack: str | None = None) -> ConfigRead:
         flags=MappingProxyType(_flags(own)),
         labels=MappingProxyType(_labels(own, environment)),
         alert_notification_channels=_channels(own),
-        secret=frozenset(
-            {_GCP_SETTING_OF_KEY[key] for key in gcp.secret_keys if key in _GCP_SETTING_OF_KEY}
-            | {SETTING_OF_KEY[key] for key in own.secret_keys if key in SETTING_OF_KEY}
-        ),
+        secret=frozenset(SETTING_OF_KEY[key] for key in own.secret_keys if key in SETTING_OF_KEY) & SECRET_ABLE,
     )
+    for reader in (gcp, own):
+        for key in sorted(reader.secret_keys):
+            if reader.namespace == "gcp" or SETTING_OF_KEY.get(key) not in SECRET_ABLE:
+                reader.problem(
+                    key,
+                    "is set as a secret, but it is part of resource ids and names, which Google and Pulumi show "
+                    "in plain text: set it without --secret (pulumi config set, not --secret)",
+                )
     problems = tuple(gcp.problems + own.problems)
     return ConfigRead(
         settings=None if problems else settings,

@@ -694,3 +694,9 @@ def test_a_failure_says_how_to_approve(capsys, tmp_path):
     assert main(["guard", str(preview)]) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out and deletion_guard.ALLOW_LABEL in out and deletion_guard.ALLOW_ENV in out
+
+
+def test_without_any_pull_request_text_every_task_removal_needs_approval(capsys):
+    """No --mentioned-in and no --task names no task: the guard fails closed."""
+    assert main(["guard", str(PREVIEWS / "remove_one_task.json")]) == 1
+    assert "which the pull request does not mention" in capsys.readouterr().out

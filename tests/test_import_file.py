@@ -445,8 +445,16 @@ def test_every_kind_of_adopted_child_has_an_inventory_kind():
 # --- the command line ----------------------------------------------------------------------
 
 
-def test_import_file_without_an_inventory_warns_and_says_how_to_list_what_exists(capsys):
-    assert main(["import-file", "--stack", "example"]) == 0
+def test_import_file_without_an_inventory_is_refused_and_says_how_to_list_what_exists(capsys):
+    assert main(["import-file", "--stack", "example"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "error: import-file needs the cloud's inventory" in captured.err
+    assert "gcloud pubsub topics list" in captured.err
+
+
+def test_import_file_unchecked_warns_and_says_how_to_list_what_exists(capsys):
+    assert main(["import-file", "--stack", "example", "--unchecked"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["resources"]
     where = place("example")

@@ -56,3 +56,17 @@ def test_an_encrypted_stack_value_becomes_a_valid_opaque_secret_offline(key):
     assert any(f"gyrinx-tasks:{key} is encrypted" in note for note in config.notes)
     plan = runner.run_plan("dev", config=config)
     assert plan.notes == config.notes
+
+
+@pytest.mark.parametrize("key", ["gcp:project", "gyrinx-tasks:environment", "gyrinx-tasks:pushServiceAccountId"])
+def test_a_key_that_becomes_a_resource_id_cannot_be_secret(routes, key):
+    """Google shows resource ids in plain text: keeping such a key secret is impossible,
+    so it is refused (naming it) rather than leaked."""
+    from infra.errors import InvalidInput
+
+    routes.append(route("t"))
+    values = {**BASE_CONFIG, "gyrinx-tasks:environment": "test", "gyrinx-tasks:pushServiceAccountId": "push-invoker"}
+    with pytest.raises(InvalidInput) as caught:
+        runner.run_plan("test", config=StackConfig(values, (key,), ()))
+    [problem] = caught.value.problems
+    assert problem.startswith(f"config {key}: is set as a secret, but it is part of resource ids")

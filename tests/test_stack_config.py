@@ -125,3 +125,20 @@ def test_the_runner_refuses_before_running_the_program(tmp_path):
     (root / "__main__.py").write_text("raise AssertionError('the program ran')\n")
     with pytest.raises(StackConfigError, match="missing configuration value 'serviceUrl'"):
         runner.run_plan("dev", project_dir=root)
+
+
+def test_a_broken_stack_file_does_not_break_another_stacks_flags(tmp_path):
+    root = project(tmp_path, "", "  gyrinx-tasks:flags:\n    ENABLE_X: true\n")
+    (root / "Pulumi.broken.yaml").write_text("config: [unclosed\n")
+    assert stack_config.flags_by_stack(project_dir=root) == {"dev": {"ENABLE_X": True}}
+
+
+def test_flags_by_stack_apply_the_planned_stacks_overrides(tmp_path):
+    root = project(tmp_path, "", "  gyrinx-tasks:flags:\n    ENABLE_X: true\n")
+    flags = stack_config.flags_by_stack("dev", ['flags={"ENABLE_Y": false}'], root)
+    assert flags == {"dev": {"ENABLE_Y": False}}
+
+
+def test_encrypted_flags_count_as_none_offline(tmp_path):
+    root = project(tmp_path, "", "  gyrinx-tasks:flags:\n    secure: v1:abc\n")
+    assert stack_config.flags_by_stack(project_dir=root) == {"dev": {}}

@@ -21,6 +21,7 @@ PROG = "./dev"
 # ./dev's own commands, which never reach this parser (listed in --help).
 DEV_COMMANDS = (
     ("test [PYTEST ARGS]", "the test suite, then ruff and the type checker (what CI runs)"),
+    ("lock", "recompile the hash-locked requirements.txt from requirements.in"),
     ("bench [--sizes ...]", "the benchmark (benchmarks/README.md)"),
     ("py ARGS", "python inside the project's virtualenv"),
 )

@@ -535,10 +535,10 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 when the change may go ahead, 1 when it needs approval; what the guard
     cannot read raises :class:`tools.errors.ToolError` (the CLI exits 2)."""
     change = load(args.preview)
-    mentioned = None
-    if args.mentioned_in or args.task:
-        tasks = {removal.task for removal in change.removals if removal.task}
-        mentioned = mentioned_tasks(_read_texts(args.mentioned_in), tasks) | set(args.task)
+    # With no pull-request text and no --task, no task is named: every task's removal
+    # needs approval (fail closed), never none of them.
+    tasks = {removal.task for removal in change.removals if removal.task}
+    mentioned = mentioned_tasks(_read_texts(args.mentioned_in), tasks) | set(args.task)
     problems = violations(change, args.max_share, mentioned)
     allowed = args.allow or os.environ.get(ALLOW_ENV, "").lower() in ("1", "true", "yes")
     sys.stdout.write(report(change, problems, allowed))

@@ -41,7 +41,7 @@ from typing import Any
 
 from infra import naming, ownership
 from infra.settings import Settings
-from tools import runner
+from tools import plan_diff, runner
 from tools.arguments import add_stack_arguments
 from tools.errors import ToolError, read_json
 from tools.mocks import Registration
@@ -145,25 +145,30 @@ KINDS: tuple[Kind, ...] = (
 )
 KIND_OF = {kind.type: kind for kind in KINDS}
 
-# Fields a subscription cannot change in place: a difference replaces it (magic-modules
-# mmv1/products/pubsub/Subscription.yaml, `immutable: true`), with their unset values. A
-# topic's, job's and account's immutable fields (name, region, accountId) are in its
-# import id, so an imported one always matches.
-_IMMUTABLE = {SUBSCRIPTION: (("topic", ""), ("filter", ""), ("enableMessageOrdering", False))}
+# Fields a subscription cannot change in place (the diff's IMMUTABLE), less those in its
+# import id, with the value Google leaves out when unset. A topic's, job's and account's
+# immutable fields (name, region, accountId) are all in the import id, so an imported
+# one always matches.
+_UNSET = {"enableMessageOrdering": False}
+_IMMUTABLE = {
+    SUBSCRIPTION: tuple(
+        (field, _UNSET.get(field, "")) for field in sorted(plan_diff.IMMUTABLE[SUBSCRIPTION] - {"name", "project"})
+    )
+}
 
 
 def import_id(registration: Registration) -> str:
     """Google's import id (the REST resource name) of a topic, subscription, job or service account."""
     inputs = registration.inputs
     if registration.type == TOPIC:
-        return f"projects/{inputs['project']}/topics/{inputs['name']}"
+        return naming.topic_path(inputs["project"], inputs["name"])
     if registration.type == SUBSCRIPTION:
-        return f"projects/{inputs['project']}/subscriptions/{inputs['name']}"
+        return naming.subscription_path(inputs["project"], inputs["name"])
     if registration.type == JOB:
-        return f"projects/{inputs['project']}/locations/{inputs['region']}/jobs/{inputs['name']}"
+        return naming.job_path(inputs["project"], inputs["region"], inputs["name"])
     if registration.type == ACCOUNT:
         email = naming.service_account_email(inputs["accountId"], inputs["project"])
-        return f"projects/{inputs['project']}/serviceAccounts/{email}"
+        return naming.service_account_path(inputs["project"], email)
     raise ValueError(f"{registration.type} has no Google import id here")
 
 
@@ -412,6 +417,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"the {kind.noun}s that exist: what `{kind.command.split(' >')[0].format(project='PROJECT', region='REGION')}` prints",
         )
     parser.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="without any inventory, list every id the old provisioning should have made (one that does not "
+        "exist aborts the whole `pulumi import`)",
+    )
+    parser.add_argument(
         "--new-push-account",
         action="store_true",
         help="the push service account does not exist yet: create it instead of adopting it "
@@ -431,6 +442,12 @@ def run(args: argparse.Namespace) -> int:
     inventory = read_inventory(files, place) if files else None
     plan = runner.run_plan(args.stack, args.config)
     adopt_push_account = not args.new_push_account
+    if inventory is None and not args.unchecked:
+        print(no_inventory_warning(plan, place, adopt_push_account), file=sys.stderr)
+        raise ToolError(
+            "import-file needs the cloud's inventory (the list commands above) so that it imports only what exists; "
+            "pass --unchecked to list every declared id anyway"
+        )
     adoption = build(plan, place, inventory, adopt_push_account)
     sys.stdout.write(json.dumps(adoption.document, indent=2) + "\n")
     if inventory is None:

@@ -61,12 +61,20 @@ def add_plans_arguments(parser: argparse.ArgumentParser) -> None:
 
 def refresh_plans(args: argparse.Namespace) -> int:
     """Rewrite ``plans/<stack>.json`` for every ``Pulumi.<stack>.yaml`` (and drop the
-    plans of stacks that no longer exist)."""
+    plans of stacks that no longer exist). Every stack is planned before any file is
+    written, so a stack that fails leaves all the review files as they were; each
+    plan's warnings are printed as ``plan`` prints them."""
     PLANS_DIR.mkdir(exist_ok=True)
     stacks = stack_config.stack_names()
+    documents = {}
     for stack in stacks:
+        result = runner.run_plan(stack)
+        for warning in result.warnings + stack_checks.warnings(stack):
+            print(f"warning: {stack}: {warning}", file=sys.stderr)
+        documents[stack] = result.to_json()
+    for stack, document in documents.items():
         path = PLANS_DIR / f"{stack}.json"
-        path.write_text(runner.run_plan(stack).to_json())
+        path.write_text(document)
         print(f"wrote {path.relative_to(stack_config.PROJECT_DIR)}")
     for stale in sorted(PLANS_DIR.glob("*.json")):
         if stale.stem not in stacks:

@@ -13,13 +13,14 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 from infra.ownership import CHILDREN, PACKAGE, TASK_COMPONENT
 from tools.errors import ToolError
 
-# Inputs whose change replaces the resource (task-infrastructure.md §4; every field of
-# an IAM member is immutable). Types not listed update in place.
+# Inputs whose change replaces the resource: the fields marked `immutable: true` in
+# GoogleCloudPlatform/magic-modules mmv1/products (pubsub/Topic.yaml, pubsub/Subscription.yaml,
+# cloudscheduler/Job.yaml, ...), and every field of an IAM member (its id is made of them). Types not listed update in place.
 _IAM_MEMBER_FIELDS = frozenset(
     {"project", "topic", "subscription", "serviceAccountId", "location", "name", "role", "member", "condition"}
 )
@@ -206,8 +207,3 @@ def render(changes: list[Change], summary: Summary, against: str, colour: bool |
         lines.append(paint(op, f"  {_SYMBOL[op]} {summary.counts[op]} {verbs[op]}"))
     lines.append(f"     {summary.counts['same']} unchanged")
     return "\n".join(lines) + "\n"
-
-
-def write(text: str, stream: TextIO | None = None) -> None:
-    """Write ``text`` to ``stream`` (stdout by default)."""
-    (stream or sys.stdout).write(text)

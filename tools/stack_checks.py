@@ -109,6 +109,6 @@ def warnings(stack: str, overrides: Sequence[str] = ()) -> list[str]:
     """The checks across stacks that concern ``stack``'s plan."""
     _, tasks = runner.load_stack(stack, overrides)
     return [
-        *unset_kill_switch_warnings(tasks, stack_config.flags_by_stack()),
+        *unset_kill_switch_warnings(tasks, stack_config.flags_by_stack(stack, overrides)),
         *shared_identity_warnings(stack, stack_identities(stack, overrides)),
     ]

@@ -44,7 +44,10 @@ _SECRET_STAND_INS: Mapping[str, Any] = {
     "array": [],
 }
 # Stand-ins that pass the program's checks for keys with a format of their own.
-_STRING_STAND_INS = {
+_STAND_INS: Mapping[str, Any] = {
+    "flags": {},
+    "labels": {},
+    "alertNotificationChannels": [],
     "serviceUrl": "https://secret.invalid",
     "cloudRunService": "secret-invalid",
     "cloudRunRegion": "secret-invalid1",
@@ -198,11 +201,21 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     return {full_key(str(key)): value for key, value in config.items()}
 
 
-def flags_by_stack(project_dir: Path = PROJECT_DIR) -> dict[str, dict[str, Any]]:
-    """Each stack file's ``gyrinx-tasks:flags`` (empty when unset or not an object)."""
+def flags_by_stack(
+    planned: str | None = None, overrides: Iterable[str] = (), project_dir: Path = PROJECT_DIR
+) -> dict[str, dict[str, Any]]:
+    """Each stack's ``gyrinx-tasks:flags`` as the CLI would hand them to its program
+    (``overrides`` apply to the ``planned`` stack). A stack file the CLI would refuse is
+    left out, not fatal: its own plan says why, and it must not break another stack's.
+    Encrypted flags are unknown offline and count as none."""
     result = {}
     for stack in stack_names(project_dir):
-        flags = stack_config(stack, project_dir).get(f"{PROJECT}:flags")
+        try:
+            config = merged_config(stack, overrides if stack == planned else (), project_dir)
+        except StackConfigError:
+            continue
+        key = f"{PROJECT}:flags"
+        flags = {} if key in config.secret_keys else json.loads(config.values.get(key, "{}") or "{}")
         result[stack] = flags if isinstance(flags, dict) else {}
     return result
 
@@ -231,8 +244,8 @@ class StackConfig:
 
 def _stand_in(key: str, declaration: Declaration | None) -> Any:
     name = key.split(":", 1)[1]
-    if name in _STRING_STAND_INS:
-        return _STRING_STAND_INS[name]
+    if name in _STAND_INS:
+        return _STAND_INS[name]
     if name in _EMAIL_KEYS:
         return "secret@secret.invalid"
     return _SECRET_STAND_INS.get(declaration.type if declaration and declaration.type else "string", "secret.invalid")
