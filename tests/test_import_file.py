@@ -428,12 +428,14 @@ def test_a_kind_left_out_is_refused_naming_the_option_and_its_command():
     assert "--new-push-account" in message
 
 
-def test_a_kind_the_stack_cannot_adopt_is_not_needed():
-    """prod schedules nothing and names an existing push account: topics and subscriptions suffice."""
-    plan = stack_plan("prod")
+def test_a_kind_the_stack_cannot_adopt_is_not_needed(run, routes):
+    """A stack that schedules nothing and names an existing push account: topics and
+    subscriptions suffice."""
+    routes.append(route("unscheduled"))
+    plan = run(pushServiceAccountEmail="push@test-proj.iam.gserviceaccount.com", deployServiceAccount=None)
     assert not any(r.type in (import_file.JOB, import_file.ACCOUNT) for r in plan.registrations)
     empty = import_file.Inventory({import_file.TOPIC: {}, import_file.SUBSCRIPTION: {}})
-    adoption = import_file.build(plan, place("prod"), empty)
+    adoption = import_file.build(plan, import_file.StackPlace("test", "test-proj", "europe-west2", "test"), empty)
     assert adoption.entries() == []
     assert "nothing to import" in adoption.report()[-1]
 

@@ -2,12 +2,10 @@
 # The stacks that are previewed and deployed against the cloud: one per Pulumi.<stack>.yaml
 # in the current directory, except the offline-only ones below.
 #
-#   .github/scripts/cloud-stacks.sh                  prints them as a sorted JSON array, e.g. ["dev","prod"]
-#   .github/scripts/cloud-stacks.sh --expect dev prod  exits 1 unless they are exactly these
+#   .github/scripts/cloud-stacks.sh    prints them as a sorted JSON array, e.g. ["dev","prod"]
 #
-# pull-request.yml previews every stack this prints (its matrix). deploy.yml deploys a fixed
-# list, one job per stack in promotion order, and checks it with --expect so that a new stack
-# file cannot go undeployed (or a deleted one stay in the list) without anyone noticing.
+# pull-request.yml previews every stack this prints (its matrix); deploy.yml deploys them
+# all, every stack but prod first, one at a time, then prod.
 set -euo pipefail
 
 # Planned offline only (./dev plan --stack example), never previewed or deployed against a
@@ -23,15 +21,4 @@ for file in Pulumi.*.yaml; do
 done
 found="$(jq -cn '$ARGS.positional | sort' --args ${stacks[@]+"${stacks[@]}"})"
 
-if [[ "${1:-}" != "--expect" ]]; then
-  echo "${found}"
-  exit 0
-fi
-shift
-expected="$(jq -cn '$ARGS.positional | sort' --args "$@")"
-if [[ "${found}" != "${expected}" ]]; then
-  echo "error: the cloud stacks (Pulumi.<stack>.yaml files, less ${offline_only[*]}) are ${found}, but deploy.yml deploys ${expected}:" \
-    "give each stack a job in deploy.yml, in promotion order, or list it as offline-only in .github/scripts/cloud-stacks.sh" >&2
-  exit 1
-fi
-echo "deploying ${expected}, one job per stack file"
+echo "${found}"
