@@ -1,10 +1,8 @@
-"""The Pulumi SDK's floor for a plan: a bare script registering the same resources.
+"""The Pulumi SDK's floor for a plan, under the offline runner.
 
-Reads a plan written by ``python -m tools plan --json`` and registers every resource in
-it, flat, as a raw ``pulumi.CustomResource`` (components as ``ComponentResource``) with
-the plan's literal inputs, under the same mocks, recording monitor and runner settings
-as the offline plan. No typed args, no components' structure, no output references:
-what is left is what the SDK itself costs per resource.
+Runs ``floor_program.py`` (every resource of the plan registered flat, as a raw
+resource) through the offline runner exactly as it runs ``__main__.py``: the same mocks,
+recording monitor, paused collector and ``run_in_stack``.
 
     python benchmarks/floor.py PLAN.json
 """
@@ -15,29 +13,23 @@ import json
 import sys
 from pathlib import Path
 
-import pulumi
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tools.mocks import GoogleMocks, RecordingMonitor
-from tools.runner import cyclic_gc_paused
+from tools import stack_config  # noqa: E402 - after the project is on the path
+from tools.runner import run_program  # noqa: E402
+
+FLOOR_PROGRAM = ROOT / "benchmarks" / "floor_program.py"
 
 
 def main(path: str) -> None:
-    """Register every resource of the plan at ``path`` and wait for the registrations."""
-    with open(path) as handle:
-        resources = json.load(handle)["resources"]
-    monitor = RecordingMonitor(GoogleMocks("gyrinx-dev", "europe-west2"))
-    pulumi.runtime.set_mocks(monitor.mocks, project="gyrinx-tasks", stack="dev", preview=False, monitor=monitor)
-    with cyclic_gc_paused():
-        for resource in resources:
-            if ":index:" in resource["type"]:
-                pulumi.ComponentResource(resource["type"], resource["name"])
-            else:
-                pulumi.CustomResource(resource["type"], resource["name"], dict(resource["inputs"]))
-        _sync_await(run_pulumi_func(lambda: None))
-    assert len(monitor.registrations) == len(resources), (len(monitor.registrations), len(resources))
+    """Register every resource of the plan at ``path``, and print how many were registered."""
+    sys.argv = [str(FLOOR_PROGRAM), path]  # the program's arguments, as the host passes them
+    plan = run_program(FLOOR_PROGRAM, "dev", stack_config.merged_config("dev"))
+    expected = len(json.loads(Path(path).read_text())["resources"])
+    if len(plan.registrations) != expected:
+        raise SystemExit(f"the floor registered {len(plan.registrations)} resources, the plan has {expected}")
+    print(len(plan.registrations), "resources")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Point the program at it with ``--config registry=benchmarks.generated_registry:r
 from __future__ import annotations
 
 import os
-from types import FunctionType
+from collections.abc import Callable
 
 from example_app.tasks import TaskRoute
 
@@ -15,7 +15,7 @@ from example_app.tasks import TaskRoute
 PLAN_ARGUMENTS = ["plan", "--stack", "dev", "--json", "--config", f"registry={__name__}:routes", "--config", "flags={}"]
 
 
-def _function(index: int) -> FunctionType:
+def _function(index: int) -> Callable[[], None]:
     def func() -> None:
         return None
 

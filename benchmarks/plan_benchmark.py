@@ -1,97 +1,138 @@
-"""Time the offline plan against the Pulumi SDK's floor, as whole processes.
+"""Time the program against the Pulumi SDK's floor, offline and as the language host runs it.
 
-For registries of 10, 100 and 1,000 generated tasks (one in ten scheduled), runs
+For registries of generated tasks (one in ten scheduled; ``generated_registry.py``), runs
+four whole processes, ``--repeat`` times, interleaved:
 
-- the plan: ``python -m tools plan --stack dev --json`` on the generated registry;
-- the flat script: ``benchmarks/flat.py``, the same typed resources with real output
-  references, declared in one loop with no structure (no components);
-- the floor: ``benchmarks/floor.py``, registering the same resources with the same
-  inputs as raw resources under the same mocks;
+- offline: ``python -m tools plan --stack dev --json`` (``tools/runner.py``: the
+  collector paused, ``__main__.py`` exec'd, the recording monitor);
+- offline floor: ``benchmarks/floor.py``, the same resources as raw resources under the
+  offline runner's settings;
+- host: ``python -m benchmarks.host`` (``host.py``: a replica of the language host's
+  exec shim, default ``gc``, ``runpy``, ``run_in_stack``, Pulumi's plain mock monitor);
+- host floor: ``benchmarks/floor_program.py`` run by the same replica.
 
-each ``--repeat`` times, interleaved, and prints the best wall time of each, the plan's
-ratios to the floor and to the flat script, the plan's CPU-time ratio to the floor,
-peak memory (max RSS), and how the plan's wall time grows from 100 to 1,000 tasks.
+and prints, for each pair, the best wall and CPU time, the largest peak RSS, their
+ratios, and how each grows from the smallest size to the next.
 
-    ./dev bench [--sizes 10 100 1000] [--repeat 3]
+    ./dev bench [--sizes 100 1000 10000] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.generated_registry import PLAN_ARGUMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = [sys.executable, "-m", "tools", *PLAN_ARGUMENTS]
+HOST = [sys.executable, "-m", "benchmarks.host", *PLAN_ARGUMENTS[1:3], *PLAN_ARGUMENTS[4:]]
+HOST_FLOOR = [sys.executable, "-m", "benchmarks.host", "benchmarks/floor_program.py"]
+OFFLINE_FLOOR = [sys.executable, "benchmarks/floor.py"]
 
 
-def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (MiB) of one run of ``command``."""
-    start = time.perf_counter()
-    with open(os.devnull, "w") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink)
+@dataclass(frozen=True)
+class Run:
+    """One process: wall seconds, CPU seconds (user + system), peak RSS in MiB, its output."""
+
+    wall: float
+    cpu: float
+    mib: float
+    stdout: str
+
+
+def measure(command: list[str], env: dict[str, str]) -> Run:
+    """Run ``command`` once and measure it."""
+    with tempfile.TemporaryFile("w+") as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out)
         _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} exited {os.waitstatus_to_exitcode(status)}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{' '.join(command)} exited {os.waitstatus_to_exitcode(status)}")
+        out.seek(0)
+        # ru_maxrss is KiB on Linux.
+        return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read())
 
 
-def best_of(commands: dict[str, list[str]], env: dict[str, str], repeat: int) -> dict[str, tuple[float, float, float]]:
-    """Per command: the fastest wall and CPU time of ``repeat`` runs, and the largest peak
-    memory. Runs are interleaved (plan, floor, plan, ...) so a slow spell on a shared
-    machine hits both alike."""
-    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
+@dataclass(frozen=True)
+class Best:
+    """The fastest wall and CPU time of a command's runs, and its largest peak memory."""
+
+    wall: float
+    cpu: float
+    mib: float
+
+
+def best_of(commands: dict[str, list[str]], env: dict[str, str], repeat: int) -> dict[str, Best]:
+    """Run every command ``repeat`` times, interleaved (a, b, c, a, b, c, ...) so a slow
+    spell on a shared machine hits them alike; the best of each."""
+    runs: dict[str, list[Run]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, command in commands.items():
             runs[name].append(measure(command, env))
-    return {name: (min(r[0] for r in rs), min(r[1] for r in rs), max(r[2] for r in rs)) for name, rs in runs.items()}
+    return {
+        name: Best(min(r.wall for r in rs), min(r.cpu for r in rs), max(r.mib for r in rs)) for name, rs in runs.items()
+    }
+
+
+def _declared(stdout: str) -> int:
+    # host.py prints "N resources"
+    return int(stdout.split(maxsplit=1)[0])
 
 
 def main() -> None:
+    """Command line: see the module's docstring."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    rows = {}
+    walls: dict[str, dict[int, float]] = {"offline": {}, "host": {}}
     print(
-        f"{'tasks':>6} {'resources':>9} {'plan s':>7} {'flat s':>7} {'floor s':>7} {'plan/floor':>10} "
-        f"{'plan/flat':>9} {'plan cpu/floor':>14} {'plan MiB':>8} {'floor MiB':>9}"
+        f"{'tasks':>6} {'resources':>9} {'run':<8} {'program s':>9} {'floor s':>8} {'wall x':>7} "
+        f"{'CPU s':>7} {'floor CPU':>9} {'CPU x':>6} {'MiB':>6} {'floor MiB':>9} {'MiB x':>6}"
     )
-    flat = [sys.executable, "benchmarks/flat.py"]
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             env = {**os.environ, "BENCH_TASKS": str(size)}
             plan_file = Path(scratch, f"plan-{size}.json")
-            with plan_file.open("w") as out:  # the floor's input; not timed
-                subprocess.run(PLAN, cwd=ROOT, env=env, stdout=out, check=True)
+            plan_file.write_text(measure(PLAN, env).stdout)  # the floors' input; not timed
             resources = plan_file.read_text().count('"type": ')
-            components = plan_file.read_text().count('"type": "gyrinx-tasks:index:')
-            flat_count = subprocess.run(flat, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
-            if int(flat_count.split()[0]) != resources - components:
-                raise SystemExit(f"flat.py declares {flat_count.strip()}, the plan {resources - components}")
-            result = best_of(
-                {"plan": PLAN, "flat": flat, "floor": [sys.executable, "benchmarks/floor.py", str(plan_file)]},
+            for command in (HOST, [*HOST_FLOOR, str(plan_file)]):
+                if _declared(measure(command, env).stdout) != resources:
+                    raise SystemExit(f"{' '.join(command)} declares other resources than the plan's {resources}")
+            best = best_of(
+                {
+                    "offline": PLAN,
+                    "offline floor": [*OFFLINE_FLOOR, str(plan_file)],
+                    "host": HOST,
+                    "host floor": [*HOST_FLOOR, str(plan_file)],
+                },
                 env,
                 args.repeat,
             )
-            (plan_s, plan_cpu, plan_mb), (flat_s, _, _) = result["plan"], result["flat"]
-            floor_s, floor_cpu, floor_mb = result["floor"]
-            rows[size] = plan_s
-            print(
-                f"{size:>6} {resources:>9} {plan_s:>7.2f} {flat_s:>7.2f} {floor_s:>7.2f} {plan_s / floor_s:>9.2f}x "
-                f"{plan_s / flat_s:>8.2f}x {plan_cpu / floor_cpu:>13.2f}x {plan_mb:>8.0f} {floor_mb:>9.0f}",
-                flush=True,
-            )
-    if 100 in rows and 1000 in rows:
-        print(f"growth: 1,000 tasks cost {rows[1000] / rows[100]:.1f}x 100 tasks (linear is 10x)")
+            for run in ("offline", "host"):
+                program, floor = best[run], best[f"{run} floor"]
+                walls[run][size] = program.wall
+                print(
+                    f"{size:>6} {resources:>9} {run:<8} {program.wall:>9.2f} {floor.wall:>8.2f} "
+                    f"{program.wall / floor.wall:>6.2f}x {program.cpu:>7.2f} {floor.cpu:>9.2f} "
+                    f"{program.cpu / floor.cpu:>5.2f}x {program.mib:>6.0f} {floor.mib:>9.0f} "
+                    f"{program.mib / floor.mib:>5.2f}x",
+                    flush=True,
+                )
+    sizes = sorted(args.sizes)
+    for run, by_size in walls.items():
+        for small, large in itertools.pairwise(sizes):
+            print(f"growth ({run}): {large:,} tasks cost {by_size[large] / by_size[small]:.1f}x {small:,} tasks")
 
 
 if __name__ == "__main__":

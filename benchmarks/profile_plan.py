@@ -1,10 +1,11 @@
-"""Where the offline plan's time goes, next to the floor's: cProfile, grouped by area.
+"""Where the program's time goes, next to the floor's: cProfile, grouped by area.
 
-    ./dev py -m benchmarks.profile_plan [--tasks 1000]
+    ./dev py -m benchmarks.profile_plan [--tasks 1000] [--run host|offline]
 
-Runs the plan of a generated registry and the floor (the same resources registered as
-raw resources) in this process under cProfile, and prints each one's self time per
-area of the SDK. cProfile inflates every call, so compare areas, not absolute seconds
+Runs the program on a generated registry and the floor (the same resources registered
+as raw resources) in this process under cProfile, as the language host runs them
+(``host.py``, the default) or as the offline plan does, and prints each one's self time
+per area of the SDK. cProfile inflates every call, so compare areas, not absolute seconds
 (``plan_benchmark.py`` measures those).
 """
 
@@ -52,7 +53,7 @@ AREAS = [
         "resource registration",
         ("runtime/resource.py", "pulumi/resource.py", "rpc_manager.py", "settings.py", "known_types.py", "_utils.py"),
     ),
-    ("event loop and threads", ("asyncio/", "threading.py", "concurrent/", "_contextvars", "queue.py")),
+    ("event loop and threads", ("asyncio/", "threading.py", "concurrent/", "_contextvars", "queue.py", "_asyncio")),
     ("mock monitor", ("tools/mocks.py", "runtime/mocks.py")),
     ("pulumi_gcp classes", ("pulumi_gcp/",)),
     ("this program (infra/, registry)", ("infra/", "gyrinx/", "__main__.py", "croniter")),
@@ -70,40 +71,50 @@ def _area(key: str) -> str:
 def breakdown(stats: pstats.Stats) -> dict[str, float]:
     """Self seconds per area."""
     totals: dict[str, float] = {}
-    for (filename, _, function), (_, _, self_time, _, _) in stats.stats.items():
+    for (filename, _, function), (_, _, self_time, _, _) in stats.stats.items():  # type: ignore[attr-defined]
         area = _area(f"{filename}:{function}")
         totals[area] = totals.get(area, 0.0) + self_time
     return totals
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=1000)
-    args = parser.parse_args()
-    os.environ["BENCH_TASKS"] = str(args.tasks)
-
-    from benchmarks import floor
+def _profiles(run: str, tasks: int) -> tuple[cProfile.Profile, cProfile.Profile]:
+    """cProfile of the program and of the floor, run the ``run`` way."""
+    os.environ["BENCH_TASKS"] = str(tasks)
+    from benchmarks import floor, host
     from benchmarks.generated_registry import PLAN_ARGUMENTS
     from tools.cli import main as cli
 
-    plan_profile = cProfile.Profile()
     out = io.StringIO()
     with redirect_stdout(out):
-        plan_profile.runcall(cli, PLAN_ARGUMENTS)
+        cli(PLAN_ARGUMENTS)  # the floor's input; also warms imports for both runs
+    program, base = cProfile.Profile(), cProfile.Profile()
     with tempfile.NamedTemporaryFile("w", suffix=".json") as plan_file:
         plan_file.write(out.getvalue())
         plan_file.flush()
-        floor_profile = cProfile.Profile()
-        floor_profile.runcall(floor.main, plan_file.name)
+        if run == "host":
+            program.runcall(host.run, "dev", PLAN_ARGUMENTS[4:][1::2])
+            base.runcall(host.run, "dev", (), floor.FLOOR_PROGRAM, [plan_file.name])
+        else:
+            with redirect_stdout(io.StringIO()):
+                program.runcall(cli, PLAN_ARGUMENTS)
+                base.runcall(floor.main, plan_file.name)
+    return program, base
 
-    plan, base = breakdown(pstats.Stats(plan_profile)), breakdown(pstats.Stats(floor_profile))
-    print(f"{'area':<42} {'plan s':>8} {'floor s':>8} {'extra s':>8}")
+
+def main() -> None:
+    """Command line: see the module's docstring."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--run", choices=["offline", "host"], default="host")
+    args = parser.parse_args()
+    program_profile, floor_profile = _profiles(args.run, args.tasks)
+    plan, base = breakdown(pstats.Stats(program_profile)), breakdown(pstats.Stats(floor_profile))
+    print(f"{'area':<42} {'program s':>9} {'floor s':>8} {'extra s':>8}")
     for area in sorted(set(plan) | set(base), key=lambda a: -(plan.get(a, 0) - base.get(a, 0))):
         p, b = plan.get(area, 0.0), base.get(area, 0.0)
-        print(f"{area:<42} {p:>8.2f} {b:>8.2f} {p - b:>+8.2f}")
-    print(
-        f"{'total':<42} {sum(plan.values()):>8.2f} {sum(base.values()):>8.2f} {sum(plan.values()) - sum(base.values()):>+8.2f}"
-    )
+        print(f"{area:<42} {p:>9.2f} {b:>8.2f} {p - b:>+8.2f}")
+    total, floor_total = sum(plan.values()), sum(base.values())
+    print(f"{'total':<42} {total:>9.2f} {floor_total:>8.2f} {total - floor_total:>+8.2f}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ every reference in an offline plan reads as it would in the cloud.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import naming
-from tools.stack_config import SECRET_MASK
+from tools.stack_config import PROJECT, SECRET_MASK
 
 
 def project_number(project: str) -> str:
@@ -160,3 +161,30 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return resource_pb2.RegisterResourceResponse(
             urn=urn, id=resource_id or "", object=_sync_await(rpc.serialize_properties(state, {}))
         )
+
+
+def configure_mocks(
+    monitor: pulumi_mocks.MockMonitor, stack: str, preview: bool = False, logger: logging.Logger | None = None
+) -> None:
+    """Configure the runtime as ``pulumi.runtime.set_mocks`` does, without the root stack
+    it also registers (and closes to ``pulumi.run``).
+
+    The program is then run in ``pulumi.runtime.run_in_stack``, which makes the stack
+    itself, runs the program's ``pulumi.run`` entrypoint and waits for every
+    registration, as the language host runs it (pulumi/pulumi
+    ``sdk/python/cmd/pulumi-language-python-exec``); it refuses a second root stack.
+    """
+    # The mock monitor's GetDeploymentInfo ignores its request (pulumi/runtime/mocks.py).
+    features = monitor.GetDeploymentInfo(None).supportedFeatures  # type: ignore[no-untyped-call]
+    pulumi.runtime.configure(
+        pulumi_mocks.MockSettings(  # type: ignore[no-untyped-call]
+            monitor=monitor,
+            monitor_features=set(features),
+            engine=pulumi_mocks.MockEngine(logger),
+            project=PROJECT,
+            stack=stack,
+            dry_run=preview,
+            organization=None,
+            callbacks=None,
+        )
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime.settings import get_root_resource
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import program, validation
@@ -29,7 +29,7 @@ from infra.ownership import TASK_COMPONENT
 from infra.registry import Task
 from infra.settings import Settings
 from tools import stack_config
-from tools.mocks import GoogleMocks, RecordingMonitor, Registration
+from tools.mocks import GoogleMocks, RecordingMonitor, Registration, configure_mocks
 
 LOGGER = "gyrinx-tasks.plan"
 
@@ -98,13 +98,17 @@ def cyclic_gc_paused() -> Iterator[None]:
 
     What the body allocated is frozen (exempt from later collections) rather than
     scanned: at 1,000 tasks the first collection after a run took seconds and freed
-    almost nothing. Reference counting still frees it all as usual.
+    almost nothing. Reference counting still frees it all as usual. The thresholds are
+    restored too: ``__main__.py`` sets its own for the process it runs in, and here that
+    process is the caller's.
     """
     was_enabled = gc.isenabled()
+    thresholds = gc.get_threshold()
     gc.disable()
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.freeze()
         if was_enabled:
             gc.enable()
@@ -138,21 +142,16 @@ def _execute(main: Path, stack: str, config: stack_config.StackConfig, preview: 
     logger = logging.getLogger(f"{LOGGER}.{stack}")
     logger.propagate = False
     logger.handlers = [collected]
-    pulumi.runtime.set_mocks(
-        mocks, project=stack_config.PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logger
-    )
-
-    # The program runs at the top of this stack, not inside the SDK's event loop: the
-    # SDK records a stack trace for every resource, converting each frame above the
-    # constructor, so every frame here costs time per resource (see benchmarks/).
+    configure_mocks(monitor, stack, preview, logger)
     code = compile(main.read_text(), str(main), "exec")
-    try:
+    roots: list[pulumi.Resource | None] = []
+
+    def run_main() -> None:
+        roots.append(get_root_resource())  # set in the event loop's context, not this one
         exec(code, {"__name__": "__main__", "__file__": str(main)})  # noqa: S102 - the project's own entrypoint
-    finally:
-        # Wait for every registration the program started, as the CLI's host does.
-        _sync_await(run_pulumi_func(lambda: None))
-    root = get_root_resource()
-    declared = getattr(root, "outputs", None)  # the Stack resource's exports
+
+    _sync_await(run_in_stack(run_main))
+    declared = getattr(roots[0], "outputs", None)  # the Stack resource's exports
     resolved: Any = _sync_await(pulumi.Output.from_input(declared).future()) if declared else None
     outputs: dict[str, Any] = dict(resolved or {})
     return Plan(
@@ -185,6 +184,12 @@ def run_plan(
         config = stack_config.StackConfig(dict(config), (), ())
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
+    return run_program(project_dir / "__main__.py", stack, config, preview)
+
+
+def run_program(main: Path, stack: str, config: stack_config.StackConfig, preview: bool = False) -> Plan:
+    """Run the program ``main`` for ``stack`` with ``config`` under mocks (``run_plan``
+    without reading the stack files; the benchmark's floor runs through it too)."""
     # The SDK allocates many long-lived objects per resource; with the cyclic collector
     # on, its full collections rescan them all, which made a 1,000-task plan cost 12x a
     # 100-task one (benchmarks/README.md). Nothing here creates garbage cycles worth
@@ -192,7 +197,7 @@ def run_plan(
     with cyclic_gc_paused():
         # A fresh context per run: the SDK keeps its settings, config and root stack in
         # context variables, so runs in one process never see each other's state.
-        return contextvars.Context().run(_execute, project_dir / "__main__.py", stack, config, preview)
+        return contextvars.Context().run(_execute, main, stack, config, preview)
 
 
 def load_stack(stack: str, overrides: Iterable[str] = ()) -> tuple[Settings, list[Task]]:
