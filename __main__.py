@@ -7,24 +7,17 @@ and sets the collector's thresholds: benchmarks/README.md ("What the program doe
 """
 
 import asyncio
-import gc
 
 import pulumi
 
+from infra.collector import collect_old_objects_rarely
 from infra.monitoring import dead_letter_alert
 from infra.program import load
 from infra.project_apis import ProjectApis, ProjectApisArgs
 from infra.shared_iam import SharedIam, SharedIamArgs
 from infra.task_queue import TaskQueue, TaskQueueArgs
 
-# The SDK keeps every resource's objects (outputs, futures, inputs) alive until the run
-# ends, so Python's full collections rescan an ever larger heap and find almost nothing:
-# at 1,000 tasks they took 8.4 s of a 22 s run and freed 3,583 objects. Young
-# collections, which free the short-lived cycles the SDK does make (1.3 million objects
-# there), keep their default thresholds; full ones come after 10,000 middle collections
-# instead of 10. https://docs.python.org/3/library/gc.html#gc.set_threshold
-_young, _middle, _ = gc.get_threshold()
-gc.set_threshold(_young, _middle, 10_000)
+collect_old_objects_rarely()  # why: infra/collector.py
 
 settings, tasks = load()  # raises with every problem before anything is declared
 
@@ -45,7 +38,7 @@ async def declare() -> None:
     dead_letter_alert(settings, apis)
 
     pulumi.export("tasks", {name: queue.summary() for name, queue in queues.items()})
-    pulumi.export("flags", dict(settings.flags))
+    pulumi.export("flags", settings.secret_if("flags", dict(settings.flags)))
     pulumi.export("pushEndpoint", settings.secret_if("service_url", settings.push_endpoint))
     pulumi.export("pushServiceAccount", shared.push_account_email)
     # Let every registration start before the SDK waits for them. It first awaits the
