@@ -10,7 +10,8 @@ import pulumi_gcp as gcp
 from infra.ownership import PACKAGE
 from infra.settings import Settings
 
-# Each API and why it is needed (task-infrastructure.md §3). Declared, not assumed: the
+# Each API and why it is needed (the service names are each API's host in Google's API
+# reference, e.g. https://cloud.google.com/pubsub/docs/reference/rest). Declared, not assumed: the
 # first `pulumi up` on a fresh project otherwise fails on whichever resource comes first.
 APIS: dict[str, str] = {
     "pubsub.googleapis.com": "topics, subscriptions and their IAM",

@@ -14,7 +14,8 @@ from infra.project_apis import ProjectApis
 from infra.registry import Schedule, Task
 from infra.settings import Settings
 
-# The app's scheduler retry today (task-infrastructure.md §1). All five fields are set:
+# The app's scheduler retry today (gyrinx-app/gyrinx, gyrinx/tasks/provisioning.py:
+# retry_count 3, 5 s to 300 s). All five fields are set:
 # a partly set retry_config diffs forever against the server's defaults.
 RETRY_COUNT = 3
 MIN_BACKOFF = "5s"
@@ -22,8 +23,11 @@ MAX_BACKOFF = "300s"
 MAX_DOUBLINGS = 5
 MAX_RETRY_DURATION = "0s"  # 0 = unlimited, as Google reports it back
 
-# Google reports every UTC alias back as "Etc/UTC"; declaring another spelling would
-# show a change on every preview.
+# UTC in the spelling Cloud Scheduler uses ("Etc/UTC" is its default time zone,
+# https://cloud.google.com/scheduler/docs/configuring/cron-job-schedules), for every
+# tz database alias of UTC (tzdata's "backward" links). Public reports of a perpetual
+# diff between "UTC" and "Etc/UTC" are why one spelling is declared; that Google
+# normalises every alias this way is not verified against the live API (no cloud here).
 _UTC_ALIASES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"})
 GOOGLE_UTC = "Etc/UTC"
 

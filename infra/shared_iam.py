@@ -29,8 +29,9 @@ class SharedIam(pulumi.ComponentResource):
     - The push service account is created here unless the stack names an existing one
       (``pushServiceAccountEmail``).
     - The service agent gets ``roles/iam.serviceAccountTokenCreator`` on the push
-      account so it can mint OIDC tokens (needed for projects whose Pub/Sub predates
-      April 2021, harmless elsewhere).
+      account so it can mint OIDC tokens (needed for projects whose Pub/Sub was enabled
+      on or before 8 April 2021, harmless elsewhere:
+      https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions).
     - With ``cloudRunService`` set, the push account gets ``roles/run.invoker`` on it.
     - When the stack creates the push account, the deploying identity
       (``deployServiceAccount``) gets ``roles/iam.serviceAccountUser`` on it: creating an

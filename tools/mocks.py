@@ -52,17 +52,21 @@ class GoogleMocks(pulumi.runtime.Mocks):
 
     def _outputs(self, typ: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         project = inputs.get("project") or self.project
-        name = inputs.get("name")
+        name = str(inputs.get("name") or "")
         if typ == "gcp:pubsub/topic:Topic":
-            return f"projects/{project}/topics/{name}", {}
+            return naming.topic_path(project, name), {}
         if typ == "gcp:pubsub/subscription:Subscription":
-            return f"projects/{project}/subscriptions/{name}", {}
+            return naming.subscription_path(project, name), {}
         if typ == "gcp:cloudscheduler/job:Job":
             region = inputs.get("region") or self.region
-            return f"projects/{project}/locations/{region}/jobs/{name}", {"state": "ENABLED"}
+            return naming.job_path(project, region, name), {"state": "ENABLED"}
+        if typ == "gcp:projects/service:Service":
+            # The provider's id is "{project}/{service}" (terraform-provider-google
+            # resource_google_project_service.go; `pulumi import ... your-project-id/iam.googleapis.com`).
+            return f"{project}/{inputs['service']}", {}
         if typ == "gcp:serviceaccount/account:Account":
             email = naming.service_account_email(inputs["accountId"], project)
-            full = f"projects/{project}/serviceAccounts/{email}"
+            full = naming.service_account_path(project, email)
             return full, {"email": email, "name": full, "member": f"serviceAccount:{email}"}
         if typ == "gcp:projects/serviceIdentity:ServiceIdentity":
             service = inputs["service"].split(".")[0]
