@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from infra.errors import InvalidInput
 from tests import fake_registry
 from tools import runner
 
@@ -55,3 +56,17 @@ def of_type(plan: runner.Plan, suffix: str) -> list:
 def names(registrations: Iterable) -> set[str]:
     """The logical names of ``registrations``."""
     return {r.name for r in registrations}
+
+
+def refusal(run: Callable[..., runner.Plan], **config: Any) -> InvalidInput:
+    """The program's refusal of ``config`` (the test fails if it plans)."""
+    with pytest.raises(InvalidInput) as caught:
+        run(**config)
+    return caught.value
+
+
+def only_problem(run: Callable[..., runner.Plan], **config: Any) -> str:
+    """The one problem the program reports for ``config``."""
+    problems = refusal(run, **config).problems
+    assert len(problems) == 1, problems
+    return problems[0]

@@ -282,18 +282,16 @@ def test_the_exporter_runs_on_python_3_9(app_source):
     assert (result.returncode, json.loads(result.stdout)["python"][:4]) == (0, "3.9.")
 
 
+def export_in_a_process(app_source: Path, registry: str, *more: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tools export-registry`` of ``registry`` in this interpreter, as its own process."""
+    command = [sys.executable, "-m", "tools", "export-registry", "--app-source", str(app_source)]
+    command += ["--app-python", sys.executable, "--registry", registry, *more]
+    return subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
+
+
 def test_the_command_line_writes_the_snapshot_through_dev(tmp_path, app_source):
     output = tmp_path / "out.json"
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "tools", "export-registry", "--app-source", str(app_source)),
-            *("--app-python", sys.executable, "--registry", "faults.registries:prints", "--output", str(output)),
-        ],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = export_in_a_process(app_source, "faults.registries:prints", "--output", str(output))
     assert (result.returncode, result.stdout) == (0, "")
     assert "wrote 1 routes from faults.registries:prints" in result.stderr
     assert [r.name for r in load_snapshot(str(output))] == ["fine"]
@@ -488,16 +486,7 @@ def test_bad_arguments_are_reported_together(tmp_path, capsys):
 
 
 def test_a_failing_command_line_run_prints_nothing_on_stdout(app_source, tmp_path):
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "tools", "export-registry", "--app-source", str(app_source)),
-            *("--app-python", sys.executable, "--registry", "faults.registries:raises"),
-        ],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = export_in_a_process(app_source, "faults.registries:raises")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.startswith("error: export-registry: registry faults.registries:raises failed:")
     assert "Traceback (most recent call last)" not in result.stderr.splitlines()[0]

@@ -10,21 +10,10 @@ from infra import settings
 from infra.errors import InvalidInput
 from infra.ownership import TASK_COMPONENT
 from infra.validation import default_delivery_attempts
+from tests.conftest import only_problem, refusal
 from tests.fake_registry import route
 from tools import runner
 from tools.mocks import RecordingMonitor
-
-
-def refusal(run, **config) -> InvalidInput:
-    with pytest.raises(InvalidInput) as caught:
-        run(**config)
-    return caught.value
-
-
-def only_problem(run, **config) -> str:
-    problems = refusal(run, **config).problems
-    assert len(problems) == 1, problems
-    return problems[0]
 
 
 @pytest.mark.parametrize(

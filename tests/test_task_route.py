@@ -12,26 +12,12 @@ from typing import Any
 import pytest
 
 from example_app.tasks import TaskRoute, registry
-from infra.errors import InvalidInput
 from infra.registry import load_tasks
 from tests import fake_registry
+from tests.conftest import only_problem, refusal
 from tests.fake_registry import RaisingRoute, task_function
 
 APP_SOURCE = Path(__file__).parent / "data" / "registry" / "app"
-
-
-def refusal(run, **config) -> InvalidInput:
-    """The program's refusal of ``config``."""
-    with pytest.raises(InvalidInput) as caught:
-        run(**config)
-    return caught.value
-
-
-def only_problem(run, **config) -> str:
-    """The one problem the program reports for ``config``."""
-    problems = refusal(run, **config).problems
-    assert len(problems) == 1, problems
-    return problems[0]
 
 
 def test_name_and_path_come_from_the_defining_module():
