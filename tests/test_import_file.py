@@ -106,7 +106,7 @@ def test_each_fixture_is_byte_for_byte_what_gcloud_prints(name):
 def test_job_fixtures_carry_their_data_as_url_safe_base64_of_the_apps_message():
     """Job.pubsubTarget.data is a bytes field (cloudscheduler_v1_messages.py, BytesField),
     which apitools prints as URL-safe base64 (lib/third_party/apitools/base/py/encoding_helper.py,
-    _SafeEncodeBytes); the app's message is task-infrastructure.md §1's."""
+    _SafeEncodeBytes); the app's message is the one gyrinx-app/gyrinx's scheduler provisioning publishes."""
     for job in listed(import_file.JOB):
         if "pubsubTarget" in job:
             message = json.loads(base64.urlsafe_b64decode(job["pubsubTarget"]["data"]))
@@ -176,7 +176,7 @@ def test_a_new_push_account_is_created_not_adopted():
 
 
 def app_provisioned(entry: dict, plan: dict) -> dict:
-    """What the app's provision_tasks set on a resource (task-infrastructure.md §1),
+    """What the app's provision_tasks set on a resource (gyrinx-app/gyrinx gyrinx/tasks/provisioning.py),
     rebuilt from the import id and the stack's settings, the way an import reads it."""
     project = entry["id"].split("/")[1]
     name = entry["id"].rsplit("/", 1)[1]

@@ -317,7 +317,7 @@ def urn_of(plan, type_: str, name: str) -> str:
 
 def test_the_deployer_may_act_as_the_push_account_the_stack_creates(plan):
     """Creating an OIDC push subscription needs iam.serviceAccounts.actAs on the push
-    account at creation time (Pub/Sub push authentication docs; task-infrastructure §3)."""
+    account at creation time (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions)."""
     grant = plan.by_name(ACCOUNT_IAM, "push-deployer-act-as")
     assert grant.inputs["role"] == "roles/iam.serviceAccountUser"
     assert grant.inputs["member"] == "serviceAccount:deployer@test-proj.iam.gserviceaccount.com"
