@@ -43,22 +43,14 @@ SETTING_OF_KEY: Mapping[str, str] = MappingProxyType(
 )
 KNOWN_KEYS = frozenset(SETTING_OF_KEY)
 # Settings that may be secret: each reaches resources only through Settings.input or
-# secret_if, so it stays secret in every input and output. The others are part of
-# resource ids, names or the program's own choices, which Google and the engine show
-# in plain text whatever the stack says, so marking them secret is refused rather than
-# leaked.
-SECRET_ABLE = frozenset(
-    {
-        "service_url",
-        "push_service_account_email",
-        "app_service_account",
-        "deploy_service_account",
-        "cloud_run_service",
-        "flags",
-        "labels",
-        "alert_notification_channels",
-    }
-)
+# secret_if, and none is part of a resource's id, so it stays secret in every input,
+# output and id. The others are refused as secrets rather than leaked: they are part of
+# resource ids and names (the project, region, environment, the push account; IAM
+# members' ids are "{resource}/{role}/{member}", so every account email and the Cloud Run
+# service name are in one), which Pulumi and Google show in plain text, or they are
+# shown anyway (flags become Cloud Run environment variables and each job's `paused`).
+SECRET_ABLE = frozenset({"service_url", "labels", "alert_notification_channels"})
+
 # Config namespaces this program reads, plus the engine's own. A key in any other
 # namespace (say ``gyrinx_tasks:cloudRunService``) is a typo that would otherwise be
 # silently ignored, and with it, say, a grant.
@@ -475,8 +467,8 @@ def read_config(stack: str | None = None) -> ConfigRead:
             if reader.namespace == "gcp" or SETTING_OF_KEY.get(key) not in SECRET_ABLE:
                 reader.problem(
                     key,
-                    "is set as a secret, but it is part of resource ids and names, which Google and Pulumi show "
-                    "in plain text: set it without --secret (pulumi config set, not --secret)",
+                    "is set as a secret, but it ends up in resource ids, names or the service's environment, "
+                    "which Google and Pulumi show in plain text: set it without --secret",
                 )
     problems = tuple(gcp.problems + own.problems)
     return ConfigRead(

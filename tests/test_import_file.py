@@ -489,3 +489,9 @@ def test_import_file_refuses_a_new_push_account_the_inventory_could_list(capsys)
     args = ["--new-push-account", "--service-accounts", str(GCLOUD / "service-accounts.json")]
     assert main(["import-file", "--stack", "example", *args]) == 2
     assert "--new-push-account and --service-accounts" in capsys.readouterr().err
+
+
+def test_unchecked_with_an_inventory_is_refused(capsys):
+    topics = str(GCLOUD / FILES[import_file.TOPIC])
+    assert main(["import-file", "--stack", "example", "--unchecked", "--topics", topics]) == 2
+    assert "--unchecked is for a run without any inventory file" in capsys.readouterr().err

@@ -34,10 +34,17 @@ def test_a_secret_service_url_is_masked_in_the_push_config(routes):
     assert SECRET_MASK in repr(push_config)
 
 
-def test_a_secret_app_account_is_masked_in_its_grant(routes):
-    plan = plan_with_secret(routes, "gyrinx-tasks:appServiceAccount", "hidden@test-proj.iam.gserviceaccount.com")
-    grant = plan.by_name("gcp:pubsub/topicIAMMember:TopicIAMMember", "t-app-publisher")
-    assert grant.inputs["member"] == SECRET_MASK
+def test_secret_labels_are_masked_on_the_topic(routes):
+    plan = plan_with_secret(routes, "gyrinx-tasks:labels", '{"team": "hidden"}')
+    assert plan.by_name("gcp:pubsub/topic:Topic", "t-topic").inputs["labels"] == SECRET_MASK
+
+
+def test_secret_notification_channels_are_masked_on_the_alert(routes):
+    plan = plan_with_secret(
+        routes, "gyrinx-tasks:alertNotificationChannels", '["projects/test-proj/notificationChannels/1"]'
+    )
+    alert = plan.by_name("gcp:monitoring/alertPolicy:AlertPolicy", "dead-letter-alert")
+    assert alert.inputs["notificationChannels"] == SECRET_MASK
 
 
 def test_a_plain_value_is_not_masked(routes):
@@ -46,7 +53,7 @@ def test_a_plain_value_is_not_masked(routes):
     assert SECRET_MASK not in repr(plan.by_name(SUBSCRIPTION, "t-sub").inputs)
 
 
-@pytest.mark.parametrize("key", ["serviceUrl", "appServiceAccount", "deployServiceAccount", "cloudRunService"])
+@pytest.mark.parametrize("key", ["serviceUrl", "labels", "alertNotificationChannels"])
 def test_an_encrypted_stack_value_becomes_a_valid_opaque_secret_offline(key):
     """Offline a ``secure:`` value cannot be decrypted: the plan runs on a stand-in of the
     key's type, marked secret, never the literal text ``[secret]``, and says so."""
@@ -58,15 +65,37 @@ def test_an_encrypted_stack_value_becomes_a_valid_opaque_secret_offline(key):
     assert plan.notes == config.notes
 
 
-@pytest.mark.parametrize("key", ["gcp:project", "gyrinx-tasks:environment", "gyrinx-tasks:pushServiceAccountId"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "gcp:project",
+        "gyrinx-tasks:environment",
+        "gyrinx-tasks:pushServiceAccountId",
+        # IAM members' ids are "{resource}/{role}/{member}" (terraform-provider-google's
+        # IAM member resources), so every account email and the service name are in one.
+        "gyrinx-tasks:appServiceAccount",
+        "gyrinx-tasks:deployServiceAccount",
+        "gyrinx-tasks:pushServiceAccountEmail",
+        "gyrinx-tasks:cloudRunService",
+        # Flags become Cloud Run environment variables and each job's `paused`.
+        "gyrinx-tasks:flags",
+    ],
+)
 def test_a_key_that_becomes_a_resource_id_cannot_be_secret(routes, key):
-    """Google shows resource ids in plain text: keeping such a key secret is impossible,
-    so it is refused (naming it) rather than leaked."""
+    """Pulumi and Google show resource ids in plain text: keeping such a key secret is
+    impossible, so it is refused (naming it) rather than leaked."""
     from infra.errors import InvalidInput
 
     routes.append(route("t"))
-    values = {**BASE_CONFIG, "gyrinx-tasks:environment": "test", "gyrinx-tasks:pushServiceAccountId": "push-invoker"}
+    values = {
+        **BASE_CONFIG,
+        "gyrinx-tasks:environment": "test",
+        "gyrinx-tasks:pushServiceAccountId": "push-invoker",
+        "gyrinx-tasks:appServiceAccount": "app@test-proj.iam.gserviceaccount.com",
+        "gyrinx-tasks:cloudRunService": "gyrinx",
+        "gyrinx-tasks:flags": "{}",
+    }
     with pytest.raises(InvalidInput) as caught:
         runner.run_plan("test", config=StackConfig(values, (key,), ()))
     [problem] = caught.value.problems
-    assert problem.startswith(f"config {key}: is set as a secret, but it is part of resource ids")
+    assert problem.startswith(f"config {key}: is set as a secret, but it ends up in resource ids")

@@ -142,3 +142,9 @@ def test_flags_by_stack_apply_the_planned_stacks_overrides(tmp_path):
 def test_encrypted_flags_count_as_none_offline(tmp_path):
     root = project(tmp_path, "", "  gyrinx-tasks:flags:\n    secure: v1:abc\n")
     assert stack_config.flags_by_stack(project_dir=root) == {"dev": {}}
+
+
+def test_flags_that_are_not_an_object_leave_that_stack_out(tmp_path):
+    root = project(tmp_path, "", "  gyrinx-tasks:flags: oops\n")
+    (root / "Pulumi.other.yaml").write_text("config:\n  gyrinx-tasks:flags:\n    ENABLE_X: true\n")
+    assert stack_config.flags_by_stack(project_dir=root) == {"other": {"ENABLE_X": True}}

@@ -396,10 +396,10 @@ def no_inventory_warning(plan: Plan, place: StackPlace, adopt_push_account: bool
     flag = "" if adopt_push_account else " --new-push-account"
     return "\n".join(
         [
-            "warning: no inventory given, so the document lists every resource the app's provisioning should have "
-            "made. `pulumi import` is one deployment: if one of these ids does not exist (a task added since the "
-            "app last booted, or one whose provisioning failed), the whole import fails and imports nothing. "
-            "List what exists and pass it:",
+            "warning: no inventory given, so a document could only list every resource the app's provisioning "
+            "should have made. `pulumi import` is one deployment: if one of those ids does not exist (a task added "
+            "since the app last booted, or one whose provisioning failed), the whole import fails and imports "
+            "nothing. List what exists and pass it:",
             *(f"  {kind.list_command(place)}" for kind in kinds),
             f"  ./dev import-file --stack {place.stack} {options}{flag} > import.json",
         ]
@@ -435,6 +435,8 @@ def run(args: argparse.Namespace) -> int:
     settings, _ = runner.load_stack(args.stack, args.config)
     place = StackPlace.of(settings)
     files = {kind.type: getattr(args, kind.dest) for kind in KINDS if getattr(args, kind.dest) is not None}
+    if args.unchecked and files:
+        raise ToolError("--unchecked is for a run without any inventory file: drop it, or drop the inventory")
     if args.new_push_account and ACCOUNT in files:
         raise ToolError(
             "--new-push-account and --service-accounts: pass one (the inventory already says whether it exists)"

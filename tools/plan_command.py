@@ -69,6 +69,8 @@ def refresh_plans(args: argparse.Namespace) -> int:
     documents = {}
     for stack in stacks:
         result = runner.run_plan(stack)
+        for note in result.notes:
+            print(f"note: {stack}: {note}", file=sys.stderr)
         for warning in result.warnings + stack_checks.warnings(stack):
             print(f"warning: {stack}: {warning}", file=sys.stderr)
         documents[stack] = result.to_json()

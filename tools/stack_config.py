@@ -215,7 +215,10 @@ def flags_by_stack(
         except StackConfigError:
             continue
         key = f"{PROJECT}:flags"
-        flags = {} if key in config.secret_keys else json.loads(config.values.get(key, "{}") or "{}")
+        try:
+            flags = {} if key in config.secret_keys else json.loads(config.values.get(key, "{}") or "{}")
+        except ValueError:  # not an object: that stack's own plan refuses it
+            continue
         result[stack] = flags if isinstance(flags, dict) else {}
     return result
 
