@@ -38,7 +38,7 @@ async def declare() -> None:
     dead_letter_alert(settings, apis)
 
     pulumi.export("tasks", {name: queue.summary() for name, queue in queues.items()})
-    pulumi.export("flags", settings.secret_if("flags", dict(settings.flags)))
+    pulumi.export("flags", dict(settings.flags))
     pulumi.export("pushEndpoint", settings.secret_if("service_url", settings.push_endpoint))
     pulumi.export("pushServiceAccount", shared.push_account_email)
     # Let every registration start before the SDK waits for them. It first awaits the

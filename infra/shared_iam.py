@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from infra import naming
 from infra.ownership import SHARED_COMPONENT
 from infra.project_apis import ProjectApis
 from infra.settings import Settings
@@ -76,15 +77,13 @@ class SharedIam(pulumi.ComponentResource):
                 "push-deployer-act-as",
                 service_account_id=push_account_name,
                 role="roles/iam.serviceAccountUser",
-                member=pulumi.Output.from_input(settings.input("deploy_service_account")).apply(
-                    lambda email: f"serviceAccount:{email}"
-                ),
+                member=f"serviceAccount:{settings.deploy_service_account}",
                 opts=child,
             )
             self.push_ready = [self.deployer_act_as]
         else:
-            email = settings.input("push_service_account_email")
-            push_account_name = pulumi.Output.concat("projects/", settings.project, "/serviceAccounts/", email)
+            email = str(settings.push_service_account_email)
+            push_account_name = pulumi.Output.from_input(naming.service_account_path(settings.project, email))
             self.push_account_email = pulumi.Output.from_input(email)
             self.push_ready = []
         push_member = self.push_account_email.apply(lambda email: f"serviceAccount:{email}")
@@ -103,7 +102,7 @@ class SharedIam(pulumi.ComponentResource):
                 "push-run-invoker",
                 project=settings.project,
                 location=settings.cloud_run_region,
-                name=settings.input("cloud_run_service"),
+                name=settings.cloud_run_service,
                 role="roles/run.invoker",
                 member=push_member,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=apis.needs("run.googleapis.com")),

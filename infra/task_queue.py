@@ -153,7 +153,7 @@ class TaskQueue(pulumi.ComponentResource):
                 project=settings.project,
                 topic=self.topic.id,
                 role="roles/pubsub.publisher",
-                member=pulumi.Output.concat("serviceAccount:", settings.input("app_service_account")),
+                member=f"serviceAccount:{settings.app_service_account}",
                 opts=child,
             )
         self.job: gcp.cloudscheduler.Job | None = None
