@@ -92,6 +92,11 @@ def export(capsys, *arguments: str) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
+def export_app(capsys, app_source: Path, *more: str, python: Path | str = sys.executable) -> tuple[int, str, str]:
+    """``export`` of the app at ``app_source`` with the interpreter ``python``."""
+    return export(capsys, "--app-source", str(app_source), "--app-python", str(python), *more)
+
+
 def app_routes(python: Path, app_source: Path, environment: str) -> list[dict[str, Any]]:
     """The routes as the app itself sees them with TASKS_ENVIRONMENT=``environment``,
     each with its own ``topic_name`` (gyrinx/tasks/route.py)."""
@@ -216,15 +221,7 @@ def test_the_exporters_fields_are_the_programs():
 
 
 def test_what_the_app_prints_never_reaches_the_snapshot(app_source, capsys):
-    status, out, err = export(
-        capsys,
-        "--app-source",
-        str(app_source),
-        "--app-python",
-        sys.executable,
-        "--registry",
-        "faults.registries:prints",
-    )
+    status, out, err = export_app(capsys, app_source, "--registry", "faults.registries:prints")
     assert status == 0, err
     assert [route["name"] for route in json.loads(out)["routes"]] == ["fine"]
     assert "hello from the app" not in out
@@ -236,15 +233,7 @@ def test_the_commit_of_a_checkout_is_recorded(app_source, capsys):
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "app"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    status, out, err = export(
-        capsys,
-        "--app-source",
-        str(app_source),
-        "--app-python",
-        sys.executable,
-        "--registry",
-        "faults.registries:prints",
-    )
+    status, out, err = export_app(capsys, app_source, "--registry", "faults.registries:prints")
     assert status == 0, err
     assert json.loads(out)["app"]["commit"] == head
 
@@ -259,9 +248,7 @@ def test_the_app_runs_in_a_clean_environment(app_source, capsys, monkeypatch, tm
         "          if key not in ('LC_CTYPE', '__CF_USER_TEXT_ENCODING')]\n"
         "ROUTES.append(Route(name='cwd', path=os.getcwd()))\n"
     )
-    status, out, err = export(
-        capsys, "--app-source", str(app_source), "--app-python", sys.executable, "--registry", "environment:ROUTES"
-    )
+    status, out, err = export_app(capsys, app_source, "--registry", "environment:ROUTES")
     assert status == 0, err
     routes = {route["name"]: route["path"] for route in json.loads(out)["routes"]}
     assert routes == {"PATH": "env.PATH", "PYTHONPATH": "env.PYTHONPATH", "cwd": str(app_source.resolve())}
@@ -421,7 +408,7 @@ def test_a_failure_without_django_exits_2_with_one_line_and_the_apps_stderr(
     app_source, tmp_path, capsys, case, arguments, line, tail
 ):
     def export_(*more: str) -> tuple[int, str, str]:
-        return export(capsys, "--app-source", str(app_source), "--app-python", sys.executable, *more)
+        return export_app(capsys, app_source, *more)
 
     assert_failed(export_, tmp_path / "gyrinx.json", line, tail, *arguments)
 
@@ -431,7 +418,7 @@ def test_a_django_failure_exits_2_with_one_line_and_the_apps_stderr(
     django_python, app_source, tmp_path, capsys, case, arguments, line, tail
 ):
     def export_(*more: str) -> tuple[int, str, str]:
-        return export(capsys, "--app-source", str(app_source), "--app-python", str(django_python), *more)
+        return export_app(capsys, app_source, *more, python=django_python)
 
     assert_failed(export_, tmp_path / "gyrinx.json", line, tail, *arguments)
 
@@ -450,19 +437,19 @@ def test_an_output_in_a_missing_folder_writes_nothing(app_source, tmp_path, caps
 
 def test_a_missing_interpreter_exits_2_with_one_line(app_source, tmp_path, capsys):
     missing = tmp_path / "venv" / "bin" / "python"
-    status, out, err = export(capsys, "--app-source", str(app_source), "--app-python", str(missing))
+    status, out, err = export_app(capsys, app_source, python=missing)
     assert (status, out, err) == (2, "", f"error: export-registry: the app's interpreter {missing} does not exist\n")
 
 
 def test_an_interpreter_not_on_path_exits_2_with_one_line(app_source, capsys):
-    status, out, err = export(capsys, "--app-source", str(app_source), "--app-python", "python2.1")
+    status, out, err = export_app(capsys, app_source, python="python2.1")
     assert (status, out, err) == (2, "", "error: export-registry: the app's interpreter python2.1 is not on PATH\n")
 
 
 def test_an_interpreter_that_gives_no_result_exits_2(app_source, capsys):
     false = shutil.which("false")
     assert false is not None
-    status, out, err = export(capsys, "--app-source", str(app_source), "--app-python", false)
+    status, out, err = export_app(capsys, app_source, python=false)
     assert (status, out) == (2, "")
     assert err == (
         f"error: export-registry: {false} stopped without a result (exit status 1) while reading "
