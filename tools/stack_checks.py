@@ -91,24 +91,21 @@ def shared_identity_warnings(stack: str, identities: Sequence[StackIdentity]) ->
 def stack_identities(
     stack: str, overrides: Sequence[str] = (), project_dir: Path = stack_config.PROJECT_DIR
 ) -> list[StackIdentity]:
-    """Every stack file's identity, ``stack``'s with ``overrides`` applied. A stack file
-    the CLI would refuse is left out: its own plan reports why."""
-    identities = []
-    for name in stack_config.stack_names(project_dir):
-        try:
-            config = stack_config.merged_config(name, overrides if name == stack else (), project_dir)
-        except stack_config.StackConfigError:
-            continue
-        identity = stack_identity(name, config)
-        if identity is not None:
-            identities.append(identity)
-    return identities
+    """Every stack file's identity, ``stack``'s with ``overrides`` applied (see
+    :func:`tools.stack_config.merged_configs`)."""
+    return identities_of(stack_config.merged_configs(stack, overrides, project_dir))
+
+
+def identities_of(configs: Mapping[str, stack_config.StackConfig]) -> list[StackIdentity]:
+    """The identity of each of ``configs`` whose deciding values are known offline."""
+    return [identity for name, config in configs.items() if (identity := stack_identity(name, config))]
 
 
 def warnings(stack: str, overrides: Sequence[str] = ()) -> list[str]:
-    """The checks across stacks that concern ``stack``'s plan."""
+    """The checks across stacks that concern ``stack``'s plan (every stack file read once)."""
     _, tasks = runner.load_stack(stack, overrides)
+    configs = stack_config.merged_configs(stack, overrides)
     return [
-        *unset_kill_switch_warnings(tasks, stack_config.flags_by_stack(stack, overrides)),
-        *shared_identity_warnings(stack, stack_identities(stack, overrides)),
+        *unset_kill_switch_warnings(tasks, stack_config.flags_of(configs)),
+        *shared_identity_warnings(stack, identities_of(configs)),
     ]

@@ -201,20 +201,35 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     return {full_key(str(key)): value for key, value in config.items()}
 
 
+def merged_configs(
+    planned: str | None = None, overrides: Iterable[str] = (), project_dir: Path = PROJECT_DIR
+) -> dict[str, StackConfig]:
+    """Every stack's config as the CLI would hand it to its program (``overrides`` apply
+    to the ``planned`` stack), for checks across stacks. A stack file the CLI would
+    refuse is left out, not fatal: its own plan says why, and it must not break another's."""
+    overrides = tuple(overrides)
+    configs = {}
+    for stack in stack_names(project_dir):
+        try:
+            configs[stack] = merged_config(stack, overrides if stack == planned else (), project_dir)
+        except StackConfigError:
+            continue
+    return configs
+
+
 def flags_by_stack(
     planned: str | None = None, overrides: Iterable[str] = (), project_dir: Path = PROJECT_DIR
 ) -> dict[str, dict[str, Any]]:
-    """Each stack's ``gyrinx-tasks:flags`` as the CLI would hand them to its program
-    (``overrides`` apply to the ``planned`` stack). A stack file the CLI would refuse is
-    left out, not fatal: its own plan says why, and it must not break another stack's.
-    Encrypted flags are unknown offline and count as none."""
+    """Each stack's ``gyrinx-tasks:flags`` (see :func:`merged_configs`)."""
+    return flags_of(merged_configs(planned, overrides, project_dir))
+
+
+def flags_of(configs: Mapping[str, StackConfig]) -> dict[str, dict[str, Any]]:
+    """The ``gyrinx-tasks:flags`` of each of ``configs``. Encrypted flags are unknown
+    offline and count as none; flags that are not an object leave their stack out."""
     result = {}
-    for stack in stack_names(project_dir):
-        try:
-            config = merged_config(stack, overrides if stack == planned else (), project_dir)
-        except StackConfigError:
-            continue
-        key = f"{PROJECT}:flags"
+    key = f"{PROJECT}:flags"
+    for stack, config in configs.items():
         try:
             flags = {} if key in config.secret_keys else json.loads(config.values.get(key, "{}") or "{}")
         except ValueError:  # not an object: that stack's own plan refuses it
