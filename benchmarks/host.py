@@ -61,7 +61,7 @@ def run(
     Raises whatever the program raises (the host would log it and exit 1).
     """
     config = stack_config.merged_config(stack, overrides)
-    pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
+    config.hand_over()
     mocks = GoogleMocks(config.values.get("gcp:project", "project"), config.values.get("gcp:region", "region"))
     monitor = RecordingMonitor(mocks) if recording else pulumi_mocks.MockMonitor(mocks)
     configure_mocks(monitor, stack)

@@ -135,7 +135,7 @@ def _execute(main: Path, stack: str, config: stack_config.StackConfig, preview: 
             asyncio.get_event_loop()
         except RuntimeError:
             asyncio.set_event_loop(asyncio.new_event_loop())
-    pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
+    config.hand_over()
     mocks = GoogleMocks(config.values.get("gcp:project", "project"), config.values.get("gcp:region", "region"))
     monitor = RecordingMonitor(mocks)
     collected = _Collect()
@@ -206,7 +206,7 @@ def load_stack(stack: str, overrides: Iterable[str] = ()) -> tuple[Settings, lis
 
     def load() -> tuple[Settings, list[Task]]:
         config = stack_config.merged_config(stack, overrides)
-        pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
+        config.hand_over()
         return program.load(stack)
 
     return contextvars.Context().run(load)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import yaml
 
 from tools.errors import ToolError
@@ -258,6 +259,11 @@ class StackConfig:
     values: dict[str, str]
     secret_keys: tuple[str, ...]
     notes: tuple[str, ...]
+
+    def hand_over(self) -> None:
+        """Give this config to the SDK in the current context, as the language host does
+        (``set_all_config(config, secret_keys)``, pulumi-language-python-exec)."""
+        pulumi.runtime.set_all_config(dict(self.values), list(self.secret_keys))
 
 
 def _stand_in(key: str, declaration: Declaration | None) -> Any:
