@@ -42,13 +42,21 @@ def dead_letter_filter(environment: str) -> str:
 # standard base64, and whose messageId and publishTime the publisher must not set
 # (https://cloud.google.com/pubsub/docs/reference/rest/v1/PubsubMessage). `gcloud
 # pubsub topics publish --message` sends text, so it cannot restore arbitrary bytes.
+# The attributes Pub/Sub adds when it dead-letters a message are left out: the four
+# CloudPubSubDeadLetterSource* ones (DeliveryCount, Subscription, SubscriptionProject,
+# TopicPublishTime; https://cloud.google.com/pubsub/docs/handling-failures, "Track
+# delivery attempts" / dead-letter topics; Google's emulator adds the same four). A
+# replay that copied them would hand the task stale values about an earlier delivery.
 # One line of Python without single quotes, so the recipe can quote it for the shell.
+DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetterSource"
 REPLAY_BODY_PROGRAM = (
     "import base64, json, sys; "
     "received = json.load(sys.stdin); "
     'len(received) == 1 or sys.exit(str(len(received)) + " messages pulled; replay them one at a time"); '
     'message = received[0]["message"]; '
-    'body = {key: message[key] for key in ("attributes", "orderingKey") if message.get(key)}; '
+    'attributes = {key: value for key, value in message.get("attributes", {}).items() '
+    f'if not key.startswith("{DEAD_LETTER_ATTRIBUTE_PREFIX}")}}; '
+    'body = {key: value for key, value in (("attributes", attributes), ("orderingKey", message.get("orderingKey"))) if value}; '
     'body["data"] = base64.b64encode(base64.urlsafe_b64decode(message.get("data", ""))).decode(); '
     'print(json.dumps({"messages": [body]}))'
 )
@@ -57,6 +65,10 @@ ACK_ID_PROGRAM = 'import json, sys; print(json.load(sys.stdin)[0]["ackId"])'
 # (https://cloud.google.com/monitoring/alerts/doc-variables). Monitoring reads any
 # "${...}" as one of its variables, so the recipe's shell uses none of its own.
 SUBSCRIPTION_VARIABLE = "${resource.label.subscription_id}"
+# The publish goes where gcloud's own Pub/Sub calls go: its api_endpoint_overrides/pubsub
+# property when set (CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB, e.g. Google's emulator;
+# `gcloud config get` prints nothing when it is unset), else Google's endpoint.
+PUBSUB_ENDPOINT = "https://pubsub.googleapis.com/"
 
 
 def replay_recipe(project: str) -> str:
@@ -66,9 +78,10 @@ def replay_recipe(project: str) -> str:
     # Each line ends in &&, so a step that fails (no message pulled, a refused publish)
     # stops the rest: nothing is acknowledged unless its copy was published.
     return f"""SUB={SUBSCRIPTION_VARIABLE} && TOPIC=$(echo "$SUB" | sed 's/-dlq-sub$//') &&
+API=$(gcloud config get api_endpoint_overrides/pubsub 2>/dev/null | grep . || echo {PUBSUB_ENDPOINT}) &&
 gcloud pubsub subscriptions pull "$SUB" --project={project} --limit=1 --format=json > dead-letter.json &&
 python3 -c '{REPLAY_BODY_PROGRAM}' < dead-letter.json > replay.json &&
-curl --fail-with-body -sS -X POST -H "Authorization: Bearer $(gcloud auth print-access-token)" -H "Content-Type: application/json" --data @replay.json "https://pubsub.googleapis.com/v1/projects/{project}/topics/$TOPIC:publish" &&
+curl --fail-with-body -sS -X POST -H "Authorization: Bearer $(gcloud auth print-access-token)" -H "Content-Type: application/json" --data @replay.json "$API"v1/projects/{project}/topics/"$TOPIC":publish &&
 gcloud pubsub subscriptions ack "$SUB" --project={project} --ack-ids="$(python3 -c '{ACK_ID_PROGRAM}' < dead-letter.json)"
 """
 
@@ -87,13 +100,14 @@ Inspect, without acknowledging (each pulled message comes back after 60 seconds)
     gcloud pubsub subscriptions pull {SUBSCRIPTION_VARIABLE} --project={settings.project} --limit=10 --format=json
 
 Replay one message after fixing the cause: paste these lines as one. They pull one \
-message, publish its exact data (bytes), attributes and ordering key to the task \
+message, publish its exact data (bytes), attributes (less the four \
+CloudPubSubDeadLetterSource* ones Pub/Sub added) and ordering key to the task \
 topic, and acknowledge that message by its ack id only if the publish succeeded. The \
 pull leases it for 60 seconds, so its ack id is good that long; paste them again for \
 the next message.
 
 {recipe}
-Dead letters are kept 31 days in the subscription and on the dead-letter topic.
+Dead letters are kept {settings.dead_letter_retention_days} days in the subscription and on the dead-letter topic.
 """
 
 

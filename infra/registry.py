@@ -18,7 +18,6 @@ other: a registry that cannot be read is reported, one line per problem.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +25,7 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from infra import inputs
 from infra.errors import InvalidInput
 
 # A dotted module name (a settings module), and a module:attribute registry reference.
@@ -39,9 +39,10 @@ SETTINGS_KEY = "config gyrinx-tasks:djangoSettingsModule"
 SNAPSHOT_FORMAT = 1
 SNAPSHOT_KEYS = frozenset({"format", "app", "routes"})
 # Where the routes came from: the app's commit (None outside a git checkout), the settings
-# module set up (None: none), the registry reference read; optionally the interpreter and
-# Django versions that read it.
-SNAPSHOT_APP_KEYS = frozenset({"commit", "settingsModule", "registry", "exportedWith"})
+# module set up (None: none), the registry reference read; optionally whether the checkout
+# had uncommitted changes (dirty: the routes may not be the commit's), and the interpreter
+# and Django versions that read it.
+SNAPSHOT_APP_KEYS = frozenset({"commit", "dirty", "settingsModule", "registry", "exportedWith"})
 REQUIRED_SNAPSHOT_APP_KEYS = frozenset({"commit", "settingsModule", "registry"})
 EXPORTED_WITH_KEYS = frozenset({"python", "django"})
 _T = TypeVar("_T")
@@ -176,19 +177,6 @@ def _to_tasks(routes: Iterable[Any], problems: list[str]) -> list[RawRoute]:
     return [task for index, route in enumerate(routes) if (task := _to_task(route, index, problems))]
 
 
-class _DuplicateKey(ValueError):
-    """A JSON object that names a key twice (``json`` would keep the last silently)."""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in document:
-            raise _DuplicateKey(key)
-        document[key] = value
-    return document
-
-
 def _is_format(value: Any) -> bool:
     # JSON true is Python's True, which equals 1: only the integer itself is the format.
     return type(value) is int and value == SNAPSHOT_FORMAT
@@ -209,6 +197,8 @@ def _app_problems(app: Any, where: str) -> Iterable[str]:
     for key in ("commit", "settingsModule"):
         if not isinstance(app.get(key), str | None):
             yield f"{where}: app.{key} must be a string or null"
+    if "dirty" in app and (not isinstance(app["dirty"], bool) or app.get("commit") is None):
+        yield f"{where}: app.dirty must be true or false, and only with a commit"
     exported = app.get("exportedWith", {})
     if not isinstance(exported, Mapping) or set(exported) - EXPORTED_WITH_KEYS:
         yield f"{where}: app.exportedWith must be an object with only {', '.join(sorted(EXPORTED_WITH_KEYS))}"
@@ -262,14 +252,12 @@ def load_snapshot(path_text: str, project_dir: Path = PROJECT_DIR) -> list[RawRo
     """
     where = f"config gyrinx-tasks:registry 'file:{path_text}'"
     path = project_dir / path_text  # an absolute path_text replaces project_dir
+    # The one bounded reader: a regular file (never /dev/zero or /dev/stdin), at most
+    # inputs.MAX_INPUT_BYTES, UTF-8, nesting and repeated keys checked.
     try:
-        document = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
-    except OSError as exc:
-        raise InvalidInput([f"{where}: cannot read {path_text}: {exc.strerror}"]) from None
-    except _DuplicateKey as exc:
-        raise InvalidInput([f"{where}: {path_text} names the key {exc.args[0]!r} twice in one object"]) from None
-    except ValueError as exc:
-        raise InvalidInput([f"{where}: {path_text} is not JSON: {exc}"]) from None
+        document = inputs.read_json(path, f"{where}: {path_text}")
+    except inputs.InputFileError as exc:
+        raise InvalidInput([str(exc)]) from None
     problems = list(_snapshot_problems(document, where))
     tasks = [] if problems else _to_tasks((_SnapshotRoute(route) for route in document["routes"]), problems)
     if problems:

@@ -7,6 +7,7 @@ with the key's name, together with every other problem.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import unicodedata
@@ -17,6 +18,8 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
+
+from infra import locations
 
 PROJECT = "gyrinx-tasks"
 DEFAULT_PUSH_ACCOUNT_ID = "pubsub-invoker"
@@ -39,6 +42,7 @@ SETTING_OF_KEY: Mapping[str, str] = MappingProxyType(
         "alertNotificationChannels": "alert_notification_channels",
         "deployServiceAccount": "deploy_service_account",
         "djangoSettingsModule": "django_settings_module",
+        "deadLetterRetentionDays": "dead_letter_retention_days",
     }
 )
 KNOWN_KEYS = frozenset(SETTING_OF_KEY)
@@ -55,10 +59,29 @@ SECRET_ABLE = frozenset({"service_url", "labels", "alert_notification_channels"}
 # namespace (say ``gyrinx_tasks:cloudRunService``) is a typo that would otherwise be
 # silently ignored, and with it, say, a grant.
 KNOWN_NAMESPACES = frozenset({"gcp", PROJECT, "pulumi"})
+# The only provider settings a stack may give (README, "Configuration"). Any other gcp:
+# key changes what the provider does with the deploy identity's token, unreviewed:
+# gcp:pubsubCustomEndpoint (and every *CustomEndpoint) sends it to another host,
+# gcp:accessToken and gcp:impersonateServiceAccount change who deploys, and
+# gcp:defaultLabels adds labels beside gyrinx-tasks:labels that count towards Google's
+# limit. The program sees every key the engine passes (the language host puts all of
+# them in PULUMI_CONFIG, read with the public pulumi.runtime.get_config_env), so this
+# holds under the real CLI as offline.
+GCP_KEYS = frozenset({"project", "region"})
 
 _ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,29}")
 _ACCOUNT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Service accounts, the only principals these keys name (each becomes an IAM member
+# "serviceAccount:EMAIL"). A user-managed one is ACCOUNT_ID@PROJECT.iam.gserviceaccount.com,
+# its account id "6-30 characters long, and match the regular expression
+# [a-z]([-a-z0-9]*[a-z0-9])" (IAM v1 CreateServiceAccountRequest.account_id); Compute
+# Engine's default one, which Cloud Run runs as unless told otherwise, is
+# PROJECT_NUMBER-compute@developer.gserviceaccount.com (Cloud Functions v2
+# ServiceConfig.serviceAccountEmail). ASCII only, no prefix (user:), list, quotes or path.
+_USER_MANAGED_ACCOUNT = re.compile(
+    r"(?P<id>[a-z](?:[-a-z0-9]{4,28})[a-z0-9])@(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com"
+)
+_COMPUTE_DEFAULT_ACCOUNT = re.compile(r"[0-9]{1,20}-compute@developer\.gserviceaccount\.com")
 _FLAG = re.compile(r"[A-Z][A-Z0-9_]*")
 # Project ids: "6 to 30 lowercase letters, digits, or hyphens. It must start with a
 # letter, and cannot have a trailing hyphen"
@@ -83,6 +106,13 @@ _CLOUD_RUN_SERVICE = re.compile(r"[a-z](?:[a-z0-9-]{0,47}[a-z0-9])?")
 # ASCII only: the rule both accept, and "lowercase" means one thing in it.
 _LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
+# Label keys starting with "goog" are Google's (issue 18; Pub/Sub reserves the prefix
+# for ids the same way, infra/naming.py).
+_RESERVED_LABEL_PREFIX = "goog"
+# "projects/[PROJECT_ID_OR_NUMBER]/notificationChannels/[CHANNEL_ID]", the id assigned
+# by the server on creation (Monitoring v3 projects.notificationChannels, field "name"):
+# a project id or number, then digits; no empty part, dot segment, query or fragment.
+_CHANNEL = re.compile(r"projects/[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?/notificationChannels/[0-9]{1,20}")
 # "Each resource can have multiple labels, up to a maximum of 64" (labels-overview);
 # the program's own fixed_labels count towards it.
 MAX_LABELS = 64
@@ -90,6 +120,18 @@ MAX_LABELS = 64
 # letters, digits and inner hyphens, at most 63 characters each, joined by dots.
 _HOST = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 _SCHEME = "https://"
+_MAX_HOST = 253  # RFC 1035's limit on a name, less the root's dot
+_IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+_HTTPS_PORT = 443
+# Cloud Run's own URLs: https://SERVICE-PROJECT_NUMBER.REGION.run.app or
+# https://SERVICE-HASH-REGION_CODE.a.run.app (https://cloud.google.com/run/docs/triggering/https-request).
+_RUN_APP = ".run.app"
+# Dead letters are kept as long as Pub/Sub allows unless a stack says less: a
+# subscription's and a topic's messageRetentionDuration "Cannot be more than 31 days"
+# (Subscription and Topic REST references). Google's Pub/Sub emulator refuses a
+# subscription's above 7 days, so the local stack sets 7.
+MAX_RETENTION_DAYS = 31
+SECONDS_PER_DAY = 86400
 
 
 @dataclass(frozen=True)
@@ -119,6 +161,8 @@ class Settings:
     flags: Mapping[str, bool] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     alert_notification_channels: tuple[str, ...] = ()
+    # How long dead letters are kept, on the dead-letter subscription and topic.
+    dead_letter_retention_days: int = MAX_RETENTION_DAYS
     # Settings (by attribute name, within SECRET_ABLE) whose config key the user marked secret.
     secret: frozenset[str] = frozenset()
 
@@ -136,6 +180,11 @@ class Settings:
     def push_endpoint(self) -> str:
         """Where every push subscription delivers (the trailing slash is required)."""
         return f"{self.service_url}/tasks/pubsub/"
+
+    @property
+    def dead_letter_retention(self) -> str:
+        """:attr:`dead_letter_retention_days` as Pub/Sub's duration ("2678400s")."""
+        return f"{self.dead_letter_retention_days * SECONDS_PER_DAY}s"
 
     @property
     def manages_push_service_account(self) -> bool:
@@ -196,10 +245,19 @@ class _Reader:
         value = self.raw(key)
         if value is None or value == "":
             return default
+        repeated: list[str] = []
         try:
-            parsed = json.loads(value)
+            parsed = json.loads(value, object_pairs_hook=lambda pairs: _unique_object(pairs, repeated))
         except ValueError:
-            self.problem(key, f"{value!r} is not valid JSON")
+            self.problem(key, f"{_shown(value)} is not valid JSON")
+            return default
+        except RecursionError:
+            self.problem(key, "nests JSON too deeply to read")
+            return default
+        if repeated:
+            # json.loads keeps the last of a repeated name; the user meant one of them.
+            names = ", ".join(sorted(set(repeated)))
+            self.problem(key, f"repeats {names}: give each name once (JSON would keep only the last)")
             return default
         if not isinstance(parsed, expected):
             self.problem(key, f"must be {'an object' if expected is dict else 'a list'}, got {value!r}")
@@ -210,6 +268,21 @@ class _Reader:
         if value is not None and not pattern.fullmatch(value):
             self.problem(key, f"{value!r} {rule}")
         return value
+
+
+def _unique_object(pairs: list[tuple[str, Any]], repeated: list[str]) -> dict[str, Any]:
+    """A JSON object, noting in ``repeated`` each name it holds more than once."""
+    seen: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in seen:
+            repeated.append(name)
+        seen[name] = value
+    return seen
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    """``value`` quoted for a one-line message, shortened when long."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 def _all_config_keys() -> set[str]:
@@ -258,14 +331,70 @@ def service_url_problem(url: str) -> str | None:
         return _bare(f"host {host!r} ends with a dot")
     if host != host.lower():
         return _bare(f"host {host!r} has uppercase letters")
+    if len(host) > _MAX_HOST:
+        return _bare(f"host is {len(host)} characters long; a DNS name has at most {_MAX_HOST}")
     if not _HOST.fullmatch(host):
         return _bare(f"host {host!r} is not a DNS name (lowercase letters, digits and inner hyphens, dot-separated)")
+    if _IPV4.fullmatch(host) and not host.startswith("127."):
+        # The audience is the app's CLOUD_RUN_SERVICE_URL: a run.app URL or a custom
+        # domain (a certificate names a host, rarely an address); only the local stack's
+        # loopback server is reached by address.
+        return _bare(f"host {host!r} is an IP address, not the service's name")
     if colon:
         if not port:
             return _bare("has an empty port after ':'")
         if not port.isdigit() or port != str(int(port)) or not 1 <= int(port) <= 65535:
             return _bare(f"port {port!r} is not a number 1-65535 (without leading zeros)")
+        if int(port) == _HTTPS_PORT:
+            # Same server, different string: the token's audience would not equal the
+            # app's CLOUD_RUN_SERVICE_URL (compared as text), so every push gets 403.
+            return _bare("spells out the default port :443, which the app's URL does not")
+        if host.endswith(_RUN_APP):
+            return _bare(f"has port {port}, but a {_RUN_APP} URL serves only on the default port")
     return None
+
+
+# --- The local stack: plain http to a development server on this machine -------------
+#
+# The `local` stack deploys into Google's Pub/Sub emulator, which pushes without OIDC
+# tokens, to the app's development server (`manage.py runserver`, 127.0.0.1:8000). Only
+# that stack may name a plain-http service URL, and only on a loopback host, so no real
+# stack can push task payloads unencrypted or to another machine.
+LOCAL_STACK = "local"
+_PLAIN_SCHEME = "http://"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+def local_service_url_problem(url: str, stack: str) -> str | None:
+    """Why the plain-http ``url`` cannot be ``stack``'s service URL, or None: allowed
+    only in :data:`LOCAL_STACK`, for a loopback host, otherwise as bare as an https one."""
+    if not url.startswith(_PLAIN_SCHEME):
+        return service_url_problem(url)
+    if stack != LOCAL_STACK:
+        return (
+            "must be an https:// URL (Pub/Sub only pushes to https with OIDC); plain http is allowed only in "
+            f"the {LOCAL_STACK!r} stack (Google's Pub/Sub emulator), to a loopback host"
+        )
+    rest = url[len(_PLAIN_SCHEME) :]
+    host = re.split(r"[:/?#@]", rest, maxsplit=1)[0]
+    if host not in _LOOPBACK_HOSTS:
+        return (
+            f"is plain http to host {host!r}; the {LOCAL_STACK} stack may push over http only to this "
+            f"machine ({', '.join(sorted(_LOOPBACK_HOSTS))})"
+        )
+    problem = service_url_problem(_SCHEME + rest)
+    return problem.replace("https://HOST[:PORT]", "http://HOST[:PORT]") if problem else None
+
+
+def _retention_days(reader: _Reader) -> int:
+    key = "deadLetterRetentionDays"
+    value = reader.raw(key)
+    if value is None or value == "":
+        return MAX_RETENTION_DAYS
+    if not value.isdigit() or not 1 <= int(value) <= MAX_RETENTION_DAYS:
+        reader.problem(key, f"{value!r} is not a whole number of days from 1 to {MAX_RETENTION_DAYS}")
+        return MAX_RETENTION_DAYS
+    return int(value)
 
 
 def _flags(reader: _Reader) -> dict[str, bool]:
@@ -281,32 +410,46 @@ def _flags(reader: _Reader) -> dict[str, bool]:
     return flags
 
 
-def _labels(reader: _Reader, environment: str) -> dict[str, str]:
-    raw = reader.structured("labels", dict, {})
-    fixed = fixed_labels(environment)
+def _valid_labels(reader: _Reader, key: str, raw: Mapping[str, Any], fixed: Mapping[str, str]) -> dict[str, str]:
+    """The well-formed labels of ``raw`` (config ``key``), each bad one a problem."""
     labels = {}
-    for key, value in sorted(raw.items()):
-        if key in fixed:
-            reader.problem("labels", f"label {key!r} is set by the program and cannot be overridden")
-        elif not _LABEL_KEY.fullmatch(key):
+    for name, value in sorted(raw.items()):
+        if name in fixed:
+            reader.problem(key, f"label {name!r} is set by the program and cannot be overridden")
+        elif not _LABEL_KEY.fullmatch(name):
             reader.problem(
-                "labels",
-                f"label key {key!r} must be lowercase letters, digits, _ or -, starting with a letter, at most 63 characters",
+                key,
+                f"label key {name!r} must be lowercase letters, digits, _ or -, starting with a letter, at most 63 characters",
             )
+        elif name.startswith(_RESERVED_LABEL_PREFIX):
+            reader.problem(key, f"label key {name!r} starts with {_RESERVED_LABEL_PREFIX!r}, which Google reserves")
         elif not isinstance(value, str):
-            reader.problem("labels", f"label {key}={value!r}: values must be strings, not {type(value).__name__}")
+            reader.problem(key, f"label {name}={value!r}: values must be strings, not {type(value).__name__}")
         elif not _LABEL_VALUE.fullmatch(value):
             reader.problem(
-                "labels",
-                f"label {key}={value!r}: values must be lowercase letters, digits, _ or -, at most 63 characters",
+                key,
+                f"label {name}={value!r}: values must be lowercase letters, digits, _ or -, at most 63 characters",
             )
         else:
-            labels[key] = value
-    total = len(raw) + len(fixed)
+            labels[name] = value
+    return labels
+
+
+def _labels(reader: _Reader, environment: str, provider: _Reader) -> dict[str, str]:
+    raw = reader.structured("labels", dict, {})
+    fixed = fixed_labels(environment)
+    labels = _valid_labels(reader, "labels", raw, fixed)
+    # The provider adds gcp:defaultLabels to every labelled resource, under the stack's
+    # own (pulumi-gcp's "defaultLabels" provider setting; a resource's labels win a
+    # clash), and Google's limit counts what the resource ends up with.
+    defaults = provider.structured("defaultLabels", dict, {})
+    _valid_labels(provider, "defaultLabels", defaults, {})
+    total = len(set(raw) | set(fixed) | set(defaults))
     if total > MAX_LABELS:
+        extra = f" and {len(set(defaults) - set(raw) - set(fixed))} more from gcp:defaultLabels" if defaults else ""
         reader.problem(
             "labels",
-            f"{len(raw)} labels plus the {len(fixed)} the program sets ({', '.join(fixed)}) make {total}; "
+            f"{len(raw)} labels plus the {len(fixed)} the program sets ({', '.join(fixed)}){extra} make {total}; "
             f"Google allows at most {MAX_LABELS} per resource",
         )
     return labels
@@ -316,14 +459,12 @@ def _channels(reader: _Reader) -> tuple[str, ...]:
     raw = reader.structured("alertNotificationChannels", list, [])
     channels = []
     for channel in raw:
-        if (
-            not isinstance(channel, str)
-            or not channel.startswith("projects/")
-            or "/notificationChannels/" not in channel
-        ):
+        if not isinstance(channel, str) or not _CHANNEL.fullmatch(channel):
+            shown = _shown(channel) if isinstance(channel, str) else repr(channel)
             reader.problem(
                 "alertNotificationChannels",
-                f"{channel!r} is not a channel name like projects/PROJECT/notificationChannels/ID",
+                f"{shown} is not a channel name projects/PROJECT/notificationChannels/ID (a project id and the "
+                "channel's numeric id, nothing else)",
             )
         else:
             channels.append(channel)
@@ -337,7 +478,38 @@ def _region(reader: _Reader, key: str, value: str | None) -> str | None:
     if zone:
         reader.problem(key, f"{value!r} is a zone; give its region, {zone['region']}")
     else:
-        reader.problem(key, f"{value!r} is not a region name like europe-west2 or us-central1")
+        reader.problem(key, f"{_shown(value)} is not a region name like europe-west2 or us-central1")
+    return value
+
+
+def _offered(reader: _Reader, key: str, region: str | None, offered: locations.Locations) -> bool:
+    """False, with a problem, when ``region`` (well formed) is not one where ``offered``'s
+    product runs. A secret value is a stand-in offline, and is refused as a secret anyway."""
+    if region is None or key in reader.secret_keys or not _REGION.fullmatch(region):
+        return True
+    problem = offered.problem(region)
+    if problem:
+        reader.problem(key, problem)
+    return problem is None
+
+
+def _account(reader: _Reader, key: str, *, compute_default: bool) -> str | None:
+    """The service account email of config ``key``, or None when unset; a problem when it
+    is not one of the forms Google gives a service account that ``key`` can name."""
+    value = reader.string(key)
+    if value is None or key in reader.secret_keys:  # a secret is refused as such, and is a stand-in offline
+        return value
+    if _USER_MANAGED_ACCOUNT.fullmatch(value) or (compute_default and _COMPUTE_DEFAULT_ACCOUNT.fullmatch(value)):
+        return value
+    forms = "ACCOUNT_ID@PROJECT.iam.gserviceaccount.com (account id: 6-30 lowercase letters, digits or -, starting with a letter)"
+    if compute_default:
+        forms += " or PROJECT_NUMBER-compute@developer.gserviceaccount.com"
+    why = ""
+    if not value.isascii():
+        why = " (it has non-ASCII characters, such as a Cyrillic letter that looks like a Latin one)"
+    elif ":" in value:
+        why = " (give the bare email, without a prefix like user: or serviceAccount:)"
+    reader.problem(key, f"{_shown(value)} is not a service account email{why}; it must be {forms}")
     return value
 
 
@@ -357,6 +529,9 @@ class ConfigRead:
     environment: str
     allow_empty_registry: bool
     django_settings_module: str | None = None
+    # Read with the rest, so the flags are checked against the routes' kill switches
+    # even when another setting has a problem (all problems at once).
+    flags: Mapping[str, bool] = field(default_factory=dict)
 
 
 def _unknown_key_problems(own: _Reader) -> None:
@@ -369,6 +544,14 @@ def _unknown_key_problems(own: _Reader) -> None:
             )
         elif namespace == PROJECT and name not in KNOWN_KEYS:
             own.problem(name, f"is not a setting this program reads (known: {', '.join(sorted(KNOWN_KEYS))})")
+        elif namespace == "gcp" and name not in GCP_KEYS:
+            close = difflib.get_close_matches(name, sorted(GCP_KEYS), n=1)
+            accepted = ", ".join(f"gcp:{known}" for known in sorted(GCP_KEYS))
+            own.problems.append(
+                f"config {key}: is not a gcp: setting this program accepts (only {accepted}"
+                f"{f'; did you mean gcp:{close[0]}?' if close else ''}): another provider setting could send the "
+                "deploy identity's token elsewhere or change who deploys, unreviewed"
+            )
 
 
 def read_config(stack: str | None = None) -> ConfigRead:
@@ -389,6 +572,7 @@ def read_config(stack: str | None = None) -> ConfigRead:
         "ending with a hyphen",
     )
     region = _region(gcp, "region", gcp.string("region", required=True))
+    scheduler_region = _offered(gcp, "region", region, locations.cloud_scheduler())
 
     environment = own.string("environment", default=stack) or stack
     own.matching(
@@ -401,7 +585,7 @@ def read_config(stack: str | None = None) -> ConfigRead:
 
     service_url = own.string("serviceUrl", required=True) or ""
     if service_url:
-        problem = service_url_problem(service_url)
+        problem = local_service_url_problem(service_url, stack)
         if problem:
             own.problem("serviceUrl", f"{service_url!r} {problem}")
 
@@ -412,13 +596,11 @@ def read_config(stack: str | None = None) -> ConfigRead:
         _ACCOUNT_ID,
         "must be 6-30 lowercase letters, digits or -, starting with a letter",
     )
-    push_email = own.matching(
-        "pushServiceAccountEmail", own.string("pushServiceAccountEmail"), _EMAIL, "is not an email address"
-    )
-    app_account = own.matching("appServiceAccount", own.string("appServiceAccount"), _EMAIL, "is not an email address")
-    deployer = own.matching(
-        "deployServiceAccount", own.string("deployServiceAccount"), _EMAIL, "is not an email address"
-    )
+    # The push account and the app's may be Compute Engine's default account (Cloud Run's
+    # default identity); the deploying identity is one made for the deploy (README).
+    push_email = _account(own, "pushServiceAccountEmail", compute_default=True)
+    app_account = _account(own, "appServiceAccount", compute_default=True)
+    deployer = _account(own, "deployServiceAccount", compute_default=False)
     if push_email is None and deployer is None:
         own.problem(
             "deployServiceAccount",
@@ -440,8 +622,13 @@ def read_config(stack: str | None = None) -> ConfigRead:
         "is not a Cloud Run service name: lowercase letters, digits and -, starting with a letter, not ending "
         "with -, fewer than 50 characters",
     )
-    cloud_run_region = _region(own, "cloudRunRegion", own.string("cloudRunRegion")) or region
+    explicit_run_region = _region(own, "cloudRunRegion", own.string("cloudRunRegion"))
+    _offered(own, "cloudRunRegion", explicit_run_region, locations.cloud_run())
+    if explicit_run_region is None and cloud_run_service and scheduler_region:
+        _offered(gcp, "region", region, locations.cloud_run())  # the service's region too
+    cloud_run_region = explicit_run_region or region
 
+    flags = MappingProxyType(_flags(own))
     settings = Settings(
         stack=stack,
         project=project or "",
@@ -457,9 +644,10 @@ def read_config(stack: str | None = None) -> ConfigRead:
         allow_empty_registry=allow_empty,
         deploy_service_account=deployer,
         django_settings_module=django_settings,
-        flags=MappingProxyType(_flags(own)),
-        labels=MappingProxyType(_labels(own, environment)),
+        flags=flags,
+        labels=MappingProxyType(_labels(own, environment, gcp)),
         alert_notification_channels=_channels(own),
+        dead_letter_retention_days=_retention_days(own),
         secret=frozenset(SETTING_OF_KEY[key] for key in own.secret_keys if key in SETTING_OF_KEY) & SECRET_ABLE,
     )
     for reader in (gcp, own):
@@ -478,4 +666,5 @@ def read_config(stack: str | None = None) -> ConfigRead:
         environment=environment,
         allow_empty_registry=allow_empty,
         django_settings_module=django_settings,
+        flags=flags,
     )

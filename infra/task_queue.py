@@ -14,11 +14,9 @@ from infra.scheduler import declare_job
 from infra.settings import Settings
 from infra.shared_iam import SharedIam
 
-# Dead letters are kept as long as Pub/Sub allows, 31 days, on the subscription and on
-# the topic (so a new subscription can still seek back to them). Subscription and
-# Topic REST references: messageRetentionDuration "Cannot be more than 31 days".
-DEAD_LETTER_SUBSCRIPTION_RETENTION = "2678400s"
-DEAD_LETTER_TOPIC_RETENTION = "2678400s"
+# Dead letters are kept on the subscription and on the topic (so a new subscription can
+# still seek back to them) for the stack's Settings.dead_letter_retention: as long as
+# Pub/Sub allows, 31 days, unless the stack says less (infra/settings.py).
 # Time for a person pulling a dead letter with gcloud to look at it before it is redelivered.
 DEAD_LETTER_ACK_DEADLINE = 60
 # An empty ttl means "never expires"; unset, Google deletes a subscription after 31
@@ -87,7 +85,7 @@ class TaskQueue(pulumi.ComponentResource):
             name=names.dead_letter_topic,
             project=settings.project,
             labels=labels,
-            message_retention_duration=DEAD_LETTER_TOPIC_RETENTION,
+            message_retention_duration=settings.dead_letter_retention,
             opts=topic_opts,
         )
         self.subscription = gcp.pubsub.Subscription(
@@ -125,7 +123,7 @@ class TaskQueue(pulumi.ComponentResource):
             # Declared from the start: adding ackDeadlineSeconds to an existing
             # subscription later fails with "update_mask must be set" (pulumi-gcp#1162).
             ack_deadline_seconds=DEAD_LETTER_ACK_DEADLINE,
-            message_retention_duration=DEAD_LETTER_SUBSCRIPTION_RETENTION,
+            message_retention_duration=settings.dead_letter_retention,
             expiration_policy=NEVER_EXPIRES,
             labels=labels,
             opts=child,

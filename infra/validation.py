@@ -85,13 +85,24 @@ def describe_seconds(seconds: int) -> str:
 
 
 def retry_warnings(tasks: Iterable[Task]) -> list[str]:
-    """Tasks whose backoff cannot keep retrying through :data:`RETRY_WINDOW` seconds of
-    failure even with Pub/Sub's maximum of 100 delivery attempts."""
+    """Tasks that give up on a failing message within :data:`RETRY_WINDOW` seconds: those
+    whose backoff cannot ride out that long even with Pub/Sub's maximum of 100 delivery
+    attempts, and those whose ``max_delivery_attempts`` (set by the route) is too few for
+    their backoff. A default count is always enough when any count is."""
     high = DELIVERY_ATTEMPTS[1]
     warnings = []
     for task in tasks:
         longest = retry_window(task.min_retry_delay, task.max_retry_delay, high)
-        if longest < RETRY_WINDOW:
+        given = retry_window(task.min_retry_delay, task.max_retry_delay, task.max_delivery_attempts)
+        if longest >= RETRY_WINDOW and given < RETRY_WINDOW:
+            enough = default_delivery_attempts(task.min_retry_delay, task.max_retry_delay)
+            warnings.append(
+                f"task {task.name}: max_delivery_attempts {task.max_delivery_attempts} with min_retry_delay "
+                f"{task.min_retry_delay} and max_retry_delay {task.max_retry_delay} gives up after "
+                f"{describe_seconds(given)} of failures, less than the {RETRY_WINDOW // 60} minutes an outage may "
+                f"last; raise it to {enough} (or leave it unset, which picks that)"
+            )
+        elif longest < RETRY_WINDOW:
             warnings.append(
                 f"task {task.name}: with min_retry_delay {task.min_retry_delay} and max_retry_delay "
                 f"{task.max_retry_delay}, even {high} delivery attempts give up after {describe_seconds(longest)} "
@@ -426,19 +437,24 @@ def validate_tasks(tasks: list[RawRoute], environment: str, allow_empty: bool = 
     return problems
 
 
-def flag_warnings(tasks: list[Task], stack: str, flags: Mapping[str, bool]) -> list[str]:
-    """This stack's flags that no route names as its ``kill_switch``: a typo, most likely,
-    so the switch the author meant switches nothing. Not an error (a flag may be set
-    ahead of its route), so the preview warns, naming the kill switch it most resembles."""
-    switches = sorted({task.kill_switch for task in tasks if task.kill_switch})
-    warnings = []
+def flag_problems(routes: Iterable[RawRoute | Task], stack: str, flags: Mapping[str, bool]) -> list[str]:
+    """This stack's flags that no route names as its ``kill_switch``.
+
+    The deploy writes each flag into the Cloud Run service's environment
+    (.github/scripts/cloud_run_flags.py), so a flag that switches no task would set, or
+    on its removal delete, any variable of the app: SECRET_KEY, GOOGLE_CLOUD_PROJECT
+    (issue 15). So a flag may only name a route's kill switch; a typo is told the kill
+    switch it most resembles."""
+    switches = sorted({route.kill_switch for route in routes if isinstance(route.kill_switch, str)})
+    problems = []
     for flag in sorted(flags):
         if flag in switches:
             continue
         close = difflib.get_close_matches(flag, switches, n=1, cutoff=0.8)
         hint = f"did you mean {close[0]}? " if close else ""
-        warnings.append(
-            f"config gyrinx-tasks:flags: flag {flag} in stack {stack} is not the kill_switch of any task, so it "
-            f"switches nothing ({hint}known kill switches: {', '.join(switches) or 'none'})"
+        problems.append(
+            f"config gyrinx-tasks:flags: flag {flag} in stack {stack} is not the kill_switch of any task; a flag may "
+            f"only name a task's kill switch, since the deploy writes it into the app's environment ({hint}known "
+            f"kill switches: {', '.join(switches) or 'none'})"
         )
-    return warnings
+    return problems

@@ -34,10 +34,10 @@ from typing import Any
 import pytest
 
 from infra import ownership
+from infra.errors import GyrinxTasksError
 from tests.stack_plans import stack_plan
-from tools import deletion_guard, plan_diff
+from tools import approval, deletion_guard, plan_diff
 from tools.cli import main, parser
-from tools.errors import ToolError
 
 PREVIEWS = Path(__file__).parent / "data" / "previews"
 STACK = "dev"
@@ -442,6 +442,8 @@ def test_each_op_that_removes_or_replaces_a_cloud_resource_counts(op):
         },
         "detailedDiff": None,
     }
+    if op == "update":  # the engine shows both states of an update
+        step["newState"] = step["oldState"]
     root = f"{prefix}pulumi:pulumi:Stack::gyrinx-tasks-prod"
     document = {"steps": [{"op": "same", "urn": root, "detailedDiff": None}, step], "changeSummary": {"same": 10}}
     shown = "delete" if op in ("delete", "delete-replaced") else "replace"
@@ -607,7 +609,7 @@ def test_run_leaves_errors_to_the_command_line(tmp_path):
     path = tmp_path / "preview.json"
     path.write_text("{")
     args = argparse.Namespace(preview=path, mentioned_in=[], task=[], max_share=0.25, allow=True)
-    with pytest.raises(ToolError):
+    with pytest.raises(GyrinxTasksError):  # the one base class, caught once by the command line
         deletion_guard.run(args)
 
 
@@ -693,10 +695,190 @@ def test_a_failure_says_how_to_approve(capsys, tmp_path):
     preview = write(tmp_path, "preview.json", preview_digest(old, remove_a_shared_resource(old)))
     assert main(["guard", str(preview)]) == 1
     out = capsys.readouterr().out
-    assert "FAILED" in out and deletion_guard.ALLOW_LABEL in out and deletion_guard.ALLOW_ENV in out
+    assert "FAILED" in out and approval.APPROVAL in out and deletion_guard.ALLOW_ENV in out
 
 
 def test_without_any_pull_request_text_every_task_removal_needs_approval(capsys):
     """No --mentioned-in and no --task names no task: the guard fails closed."""
     assert main(["guard", str(PREVIEWS / "remove_one_task.json")]) == 1
     assert "which the pull request does not mention" in capsys.readouterr().out
+
+
+# ---- changes that lose or misroute work (issue: "changes that lose or redirect messages") ----
+
+
+def _edit_children(document: Mapping[str, Any], kind: ownership.Child, edit: Callable[[dict[str, Any]], None]):
+    """A copy of ``document`` with ``edit`` applied to the inputs of every task's ``kind`` child."""
+    new = copy.deepcopy(dict(document))
+    for resource in new["resources"]:
+        owner = ownership.child_of(resource["type"], resource["name"])
+        if owner and owner[1] is kind:
+            edit(resource["inputs"])
+    return new
+
+
+def _set(path: tuple[str, ...], value: object) -> Callable[[dict[str, Any]], None]:
+    def edit(inputs: dict[str, Any]) -> None:
+        for key in path[:-1]:
+            inputs = inputs[key]
+        if value is None:
+            inputs.pop(path[-1])
+        else:
+            inputs[path[-1]] = value
+
+    return edit
+
+
+def _endpoint_and_retention(inputs: dict[str, Any]) -> None:
+    inputs["pushConfig"]["pushEndpoint"] = "https://collector.example/tasks/pubsub/"
+
+
+MISROUTES: dict[str, tuple[ownership.Child, Callable[[dict[str, Any]], None], str]] = {
+    "push endpoint": (
+        ownership.SUBSCRIPTION,
+        _set(("pushConfig", "pushEndpoint"), "https://collector.example/tasks/pubsub/"),
+        "push endpoint: ",
+    ),
+    "audience": (
+        ownership.SUBSCRIPTION,
+        _set(("pushConfig", "oidcToken", "audience"), "https://collector.example"),
+        "OIDC audience: ",
+    ),
+    "push service account": (
+        ownership.SUBSCRIPTION,
+        _set(("pushConfig", "oidcToken", "serviceAccountEmail"), "x@evil-project.iam.gserviceaccount.com"),
+        "push service account: ",
+    ),
+    "dead-letter retention": (
+        ownership.DEAD_LETTER_SUBSCRIPTION,
+        _set(("messageRetentionDuration",), "600s"),
+        "message retention lowered: 2678400s -> 600s",
+    ),
+    "dead-letter topic retention": (
+        ownership.DEAD_LETTER_TOPIC,
+        _set(("messageRetentionDuration",), "600s"),
+        "message retention lowered: 2678400s -> 600s",
+    ),
+    "dead-letter policy removed": (
+        ownership.SUBSCRIPTION,
+        _set(("deadLetterPolicy",), None),
+        "dead-letter policy removed",
+    ),
+    "fewer delivery attempts": (
+        ownership.SUBSCRIPTION,
+        _set(("deadLetterPolicy", "maxDeliveryAttempts"), 5),
+        "dead-letter delivery attempts lowered: ",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MISROUTES)
+def test_a_change_that_can_lose_or_misroute_work_needs_approval_for_every_task(case, tmp_path, capsys):
+    """An in-place update deletes nothing, yet each of these loses or redirects work: the guard
+    lists it by task and fails, even when the pull request names every task."""
+    old = plan()
+    kind, edit, what = MISROUTES[case]
+    new = _edit_children(old, kind, edit)
+    preview = write(tmp_path, "preview.json", preview_digest(old, new))
+    named = write(tmp_path, "pr.diff", {"tasks": tasks_of(old)})
+    assert main(["guard", str(preview), "--mentioned-in", str(named)]) == 1
+    out = capsys.readouterr().out
+    assert "0 of the" in out  # nothing is deleted: only the misroute check catches it
+    for task in tasks_of(old):
+        assert any(f"work of task {task}: " in line and what in line for line in out.splitlines()), task
+
+
+def test_the_issues_preview_redirecting_every_push_and_cutting_dead_letter_retention_fails(tmp_path, capsys):
+    """The case the issue reproduced: every push endpoint on a foreign host and dead-letter
+    retention cut to 600 s passed as "0 of the 150 resources deleted"."""
+    old = plan()
+    new = _edit_children(old, ownership.SUBSCRIPTION, _endpoint_and_retention)
+    new = _edit_children(new, ownership.DEAD_LETTER_SUBSCRIPTION, _set(("messageRetentionDuration",), "600s"))
+    preview = write(tmp_path, "preview.json", preview_digest(old, new))
+    assert main(["guard", str(preview)]) == 1
+    problems = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ! ")]
+    assert len(problems) == 2 * len(tasks_of(old))
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value"),
+    [
+        (ownership.DEAD_LETTER_SUBSCRIPTION, ("messageRetentionDuration",), "2678401s"),
+        (ownership.SUBSCRIPTION, ("ackDeadlineSeconds",), 599),
+        (ownership.SUBSCRIPTION, ("deadLetterPolicy", "maxDeliveryAttempts"), 100),
+        (ownership.SUBSCRIPTION, ("retryPolicy", "minimumBackoff"), "20s"),
+    ],
+    ids=["retention raised", "ack deadline", "more attempts", "backoff"],
+)
+def test_a_harmless_update_passes(kind, path, value, tmp_path):
+    old = plan()
+    new = _edit_children(old, kind, _set(path, value))
+    preview = write(tmp_path, "preview.json", preview_digest(old, new))
+    change = deletion_guard.load(preview)
+    assert change.misroutes == ()
+    assert deletion_guard.violations(change, mentioned=set()) == []
+
+
+def test_a_masked_value_whose_key_changed_counts_as_a_misroute():
+    """A secret serviceUrl makes the preview print the audience as ``[secret]`` on both sides
+    (pkg/backend/display/json.go, massagePropertyValue): diffReasons still name pushConfig."""
+    old = plan()
+    new = _edit_children(old, ownership.SUBSCRIPTION, _set(("pushConfig", "oidcToken", "audience"), "https://x"))
+    digest = preview_digest(old, new)
+    for step in digest["steps"]:
+        for key in ("oldState", "newState"):
+            inputs = step.get(key, {}).get("inputs", {})
+            if "pushConfig" in inputs:
+                inputs["pushConfig"]["oidcToken"]["audience"] = "[secret]"
+    change = deletion_guard.read(digest)
+    assert {m.task for m in change.misroutes} == set(tasks_of(old))
+    assert all("secret" in m.what for m in change.misroutes)
+
+
+def test_a_replaced_topic_needs_approval_even_when_its_task_is_named():
+    old = plan()
+    task = tasks_of(old)[0]
+    new = copy.deepcopy(old)
+    topic = next(r for r in owned(new, task) if ownership.child_of(r["type"], r["name"])[1] is ownership.TOPIC)
+    topic["inputs"]["project"] = "another-project"  # immutable: replaces the topic
+    change = from_digest(old, new)
+    assert deletion_guard.violations(change, 1.0, {task}) == [
+        f"replaces {topic['type']} {topic['name']} of task {task}: what is queued in the old one is lost"
+    ]
+
+
+@pytest.mark.parametrize("case", MISROUTES)
+def test_the_offline_diff_finds_the_same_misroutes(case):
+    old = plan()
+    kind, edit, _ = MISROUTES[case]
+    new = _edit_children(old, kind, edit)
+    offline = deletion_guard.read(json.loads(json.dumps(plan_diff.to_document(old, new))))
+    assert sorted(offline.misroutes, key=repr) == sorted(from_digest(old, new).misroutes, key=repr)
+
+
+def test_guard_help_prints_and_exits_0(capsys):
+    """argparse %-formats help: the default share's percent sign must be escaped."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["guard", "--help"])
+    assert exit_.value.code == 0
+    assert "25%" in capsys.readouterr().out
+
+
+def test_a_preview_nested_too_deeply_exits_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["guard", str(path), "--allow"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "levels deep" in err
+
+
+def test_a_pull_subscription_that_starts_pushing_is_a_misroute():
+    """A dead-letter subscription is pulled; giving it a push endpoint sends what lands there away."""
+    old = plan()
+    push = {"pushEndpoint": "https://collector.example/", "oidcToken": {"audience": "https://collector.example"}}
+    new = _edit_children(old, ownership.DEAD_LETTER_SUBSCRIPTION, _set(("pushConfig",), push))
+    change = from_digest(old, new)
+    assert {m.task for m in change.misroutes} == set(tasks_of(old))
+    assert all(
+        m.what.startswith(("push endpoint: (unset) -> ", "OIDC audience: (unset) -> ")) for m in change.misroutes
+    )

@@ -6,25 +6,37 @@ The end-to-end tests build a small Django 6 app shaped like the real one
 ``topic_name``), install Django 6 into a virtualenv of Python 3.12 or later (found
 through pyenv or on PATH), export the registry with that interpreter, plan the
 snapshot, and compare every topic with the one the app itself names.
+
+Every export runs the app in the real bubblewrap sandbox (``bwrap``, Debian package
+``bubblewrap``), which the machine running these tests must have. A hostile app's
+import-time code tries what issue 15 saw an app do, against a copy of this project.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.errors import InvalidInput
 from infra.registry import PROJECT_DIR, ROUTE_KEYS, RawRoute, load_snapshot, load_tasks
 from tools import cli, exporter
-from tools.export_registry import ROUTE_ORDER, STDERR_TAIL_LINES
+from tools.arguments import CALLER_DIR_ENV
+from tools.export_registry import INSTALL_SANDBOX, ROUTE_ORDER, SANDBOX, STDERR_TAIL_LINES
 
 APP_SOURCE = Path(__file__).parent / "data" / "registry" / "app"
 TOPIC = "gcp:pubsub/topic:Topic"
@@ -227,15 +239,61 @@ def test_what_the_app_prints_never_reaches_the_snapshot(app_source, capsys):
     assert "hello from the app" not in out
 
 
-def test_the_commit_of_a_checkout_is_recorded(app_source, capsys):
+def commit_all(app_source: Path) -> str:
+    """Make ``app_source`` a git checkout with everything committed; its HEAD."""
     git = ["git", "-C", str(app_source), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "app"], check=True)
-    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_the_commit_of_a_clean_checkout_is_recorded_as_clean(app_source, capsys):
+    head = commit_all(app_source)
     status, out, err = export_app(capsys, app_source, "--registry", "faults.registries:prints")
     assert status == 0, err
-    assert json.loads(out)["app"]["commit"] == head
+    assert {key: json.loads(out)["app"][key] for key in ("commit", "dirty")} == {"commit": head, "dirty": False}
+
+
+def test_a_checkout_with_a_changed_file_is_recorded_dirty(app_source, capsys):
+    head = commit_all(app_source)
+    registries = app_source / "faults" / "registries.py"
+    registries.write_text(registries.read_text() + "\n# changed, not committed\n")
+    status, out, err = export_app(capsys, app_source, "--registry", "faults.registries:prints")
+    assert status == 0, err
+    assert {key: json.loads(out)["app"][key] for key in ("commit", "dirty")} == {"commit": head, "dirty": True}
+    assert f"(commit {head}, dirty: the checkout has uncommitted changes," in err
+
+
+def test_a_new_file_git_does_not_ignore_makes_the_checkout_dirty(app_source, capsys):
+    """The registry may import it, so the routes may not be the commit's."""
+    commit_all(app_source)
+    (app_source / "faults" / "new_tasks.py").write_text("ROUTES = []\n")
+    status, out, err = export_app(capsys, app_source, "--registry", "faults.registries:prints")
+    assert status == 0, err
+    assert json.loads(out)["app"]["dirty"] is True
+
+
+def test_a_dirty_snapshot_reads_back(app_source, tmp_path, capsys):
+    commit_all(app_source)
+    (app_source / "untracked.py").write_text("")
+    output = tmp_path / "gyrinx.json"
+    status, _, err = export_app(capsys, app_source, "--registry", "faults.registries:prints", "--output", str(output))
+    assert status == 0, err
+    assert json.loads(output.read_text())["app"]["dirty"] is True
+    assert [route.name for route in load_snapshot(str(output))] == ["fine"]
+
+
+@pytest.mark.parametrize(("commit", "dirty"), [("5cf97c15", "yes"), ("5cf97c15", 1), (None, False)])
+def test_dirty_is_true_or_false_and_only_with_a_commit(tmp_path, commit, dirty):
+    snapshot = tmp_path / "gyrinx.json"
+    app = {"commit": commit, "dirty": dirty, "settingsModule": None, "registry": "a.b:c"}
+    snapshot.write_text(json.dumps({"format": 1, "app": app, "routes": []}))
+    with pytest.raises(InvalidInput) as refused:
+        load_snapshot(str(snapshot))
+    assert refused.value.problems == [
+        f"config gyrinx-tasks:registry 'file:{snapshot}': app.dirty must be true or false, and only with a commit"
+    ]
 
 
 def test_the_app_runs_in_a_clean_environment(app_source, capsys, monkeypatch, tmp_path):
@@ -251,7 +309,13 @@ def test_the_app_runs_in_a_clean_environment(app_source, capsys, monkeypatch, tm
     status, out, err = export_app(capsys, app_source, "--registry", "environment:ROUTES")
     assert status == 0, err
     routes = {route["name"]: route["path"] for route in json.loads(out)["routes"]}
-    assert routes == {"PATH": "env.PATH", "PYTHONPATH": "env.PYTHONPATH", "cwd": str(app_source.resolve())}
+    # PWD: bwrap sets it to the folder it starts the exporter in (bubblewrap.c, "PWD").
+    assert routes == {
+        "PATH": "env.PATH",
+        "PWD": "env.PWD",
+        "PYTHONPATH": "env.PYTHONPATH",
+        "cwd": str(app_source.resolve()),
+    }
 
 
 def test_the_exporter_runs_on_python_3_9(app_source):
@@ -477,3 +541,297 @@ def test_a_failing_command_line_run_prints_nothing_on_stdout(app_source, tmp_pat
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.startswith("error: export-registry: registry faults.registries:raises failed:")
     assert "Traceback (most recent call last)" not in result.stderr.splitlines()[0]
+
+
+# Relative paths come from where the user typed the command (./dev passes it on).
+
+
+def test_relative_paths_are_taken_from_the_callers_directory(app_source, tmp_path, capsys, monkeypatch):
+    (tmp_path / "env").symlink_to(sys.prefix)
+    monkeypatch.setenv(CALLER_DIR_ENV, str(tmp_path))
+    status, out, err = export(
+        capsys,
+        *("--app-source", "app", "--app-python", f"env/bin/{Path(sys.executable).name}"),
+        *("--registry", "faults.registries:prints", "--output", "gyrinx.json"),
+    )
+    assert (status, out) == (0, ""), err
+    assert [route.name for route in load_snapshot(str(tmp_path / "gyrinx.json"))] == ["fine"]
+
+
+def test_dev_runs_the_tools_with_the_callers_directory(app_source, tmp_path):
+    """The real ./dev, run from another folder, with this test's virtualenv."""
+    # ./dev rebuilds a virtualenv whose record (.built-from) does not match the lock and
+    # interpreter; this one must match, or the test would rebuild it under the running suite.
+    stamp = Path(sys.prefix) / ".built-from"
+    lock = (PROJECT_DIR / "requirements.txt").read_text()
+    built_with = stamp.read_text()[len(lock) :].split(" ")[0] if stamp.is_file() else ""
+    identity = "import sys; print(sys.executable, sys.version)"
+    if not os.access(built_with, os.X_OK) or stamp.read_text() != lock + subprocess.run(
+        [built_with, "-c", identity], capture_output=True, text=True, check=True
+    ).stdout.rstrip("\n"):
+        pytest.skip(f"{sys.prefix} is not a virtualenv ./dev built from the current requirements.txt")
+    env = {key: value for key, value in os.environ.items() if key != CALLER_DIR_ENV}
+    env.update(PYTHON=built_with, VENV=sys.prefix)
+    command = [str(PROJECT_DIR / "dev"), "export-registry", "--app-source", "app", "--app-python", sys.executable]
+    command += ["--registry", "faults.registries:prints", "--output", "gyrinx.json"]
+    result = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert [route.name for route in load_snapshot(str(tmp_path / "gyrinx.json"))] == ["fine"]
+
+
+# The sandbox: the app's code runs with every file read-only, no network, and its own PID
+# namespace, which ends with the export. The snapshot is written after that.
+
+HOSTILE_DELAY = 2.0
+# An export takes about a second; one that waited for the app's leftover process would not end.
+HOSTILE_TIMEOUT = 20
+# What a hostile app's import-time code tries. Each attempt becomes one route, named after
+# the attempt, whose path says how it went: "outcome.done" or "outcome.refused.<errno name>".
+HOSTILE_APP = """
+import ctypes, errno, os, socket, subprocess, sys
+from faults.registries import Route
+
+PROJECT, SNAPSHOT, TOKEN, PORT, DELAY = {project!r}, {snapshot!r}, {token!r}, {port!r}, {delay!r}
+
+
+def remount_read_write():
+    # mount(2) with MS_REMOUNT | MS_BIND and no MS_RDONLY: the mount holding the project
+    # writable again, if allowed; write_hook comes next.
+    with open("/proc/self/mountinfo") as info:
+        points = [line.split()[4] for line in info]
+    point = max((p for p in points if PROJECT == p or PROJECT.startswith(p.rstrip("/") + "/")), key=len)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(None, point.encode(), None, 32 | 4096, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount")
+
+
+def write_hook():
+    with open(os.path.join(PROJECT, ".git", "hooks", "pre-commit"), "w") as hook:
+        hook.write("#!/bin/sh\\necho planted\\n")
+    os.chmod(os.path.join(PROJECT, ".git", "hooks", "pre-commit"), 0o755)
+
+
+def write_own_source():
+    open("planted.py", "w").close()
+
+
+def write_private_tmp():
+    open("/tmp/" + TOKEN, "w").close()
+
+
+def rewrite_core_pattern():
+    # The same value back: harmless even where it is allowed.
+    with open("/proc/sys/kernel/core_pattern") as current:
+        value = current.read()
+    with open("/proc/sys/kernel/core_pattern", "w") as pattern:
+        pattern.write(value)
+
+
+def connect_to_the_hosts_loopback():
+    socket.create_connection(("127.0.0.1", PORT), timeout=2).close()
+
+
+def leave_a_process_behind():
+    # Edits the snapshot after DELAY, then stays: an export that waited for it would time out.
+    editor = (
+        "import time; time.sleep(DELAY)\\n"
+        "try:\\n"
+        "    with open(SNAPSHOT, 'a') as snapshot: snapshot.write('tampered')\\n"
+        "except OSError:\\n"
+        "    pass\\n"
+        "time.sleep(600)\\n"
+    ).replace("DELAY", repr(DELAY)).replace("SNAPSHOT", repr(SNAPSHOT))
+    subprocess.Popen(
+        [sys.executable, "-c", editor + "# " + TOKEN],
+        start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def outcome(attempt):
+    try:
+        attempt()
+    except OSError as exc:
+        return "outcome.refused." + errno.errorcode.get(exc.errno, str(exc.errno))
+    return "outcome.done"
+
+
+def capabilities():
+    with open("/proc/self/status") as status:
+        return next(line.split()[1] for line in status if line.startswith("CapEff:"))
+
+
+ATTEMPTS = [remount_read_write, write_hook, write_own_source, write_private_tmp, rewrite_core_pattern,
+            connect_to_the_hosts_loopback, leave_a_process_behind]
+ROUTES = [Route(name=attempt.__name__, path=outcome(attempt)) for attempt in ATTEMPTS]
+ROUTES.append(Route(name="capabilities", path="capabilities." + capabilities()))
+"""
+
+
+@dataclass(frozen=True)
+class HostileExport:
+    """A hostile app exported by a copy of this project into the copy's registry/gyrinx.json."""
+
+    project: Path
+    app_source: Path
+    token: str
+    listener: socket.socket
+    result: subprocess.CompletedProcess[str]
+    # Taken the moment the export returned.
+    snapshot: bytes
+    survivors: list[int]
+    returned_at: float
+
+    def outcome(self, attempt: str) -> str:
+        """How the app's ``attempt`` went: the path of the route named after it."""
+        paths = {route["name"]: route["path"] for route in json.loads(self.snapshot)["routes"]}
+        return paths[attempt]
+
+
+def processes_with(token: str) -> list[int]:
+    """The host's processes whose command line holds ``token`` (any PID namespace)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if token.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # ended while being read
+    return found
+
+
+def project_copy(destination: Path) -> Path:
+    """The parts of this project that export-registry runs from, and a .git/hooks folder:
+    the hostile app's target, so the real checkout is never at risk."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    for folder in ("infra", "tools", "registry"):
+        shutil.copytree(PROJECT_DIR / folder, destination / folder, ignore=ignore)
+    (destination / ".git" / "hooks").mkdir(parents=True)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> Iterator[HostileExport]:
+    """One export of the hostile app; everything the tests check is taken from it."""
+    project = project_copy(tmp_path_factory.mktemp("project"))
+    app_source = Path(shutil.copytree(APP_SOURCE, tmp_path_factory.mktemp("hostile") / "app"))
+    snapshot = project / "registry" / "gyrinx.json"
+    token = f"hostile-{uuid.uuid4().hex}"
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        (app_source / "hostile.py").write_text(
+            HOSTILE_APP.format(
+                project=str(project),
+                snapshot=str(snapshot),
+                token=token,
+                port=listener.getsockname()[1],
+                delay=HOSTILE_DELAY,
+            )
+        )
+        env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", CALLER_DIR_ENV)}
+        command = [sys.executable, "-m", "tools", "export-registry", "--app-source", str(app_source)]
+        command += ["--app-python", sys.executable, "--registry", "hostile:ROUTES", "--output", str(snapshot)]
+        command += ["--timeout", str(HOSTILE_TIMEOUT)]
+        try:
+            result = subprocess.run(
+                command, cwd=project, env=env, capture_output=True, text=True, check=False, timeout=2 * HOSTILE_TIMEOUT
+            )
+            returned_at = time.monotonic()
+            survivors = processes_with(token)
+            written = snapshot.read_bytes()
+            assert result.returncode == 0, result.stderr
+            yield HostileExport(project, app_source, token, listener, result, written, survivors, returned_at)
+        finally:
+            # Only when the sandbox failed: what the app left behind, on this machine.
+            for pid in processes_with(token):
+                os.kill(pid, signal.SIGKILL)
+            (Path("/tmp") / token).unlink(missing_ok=True)
+
+
+def test_the_export_of_a_hostile_app_runs_from_the_copy_of_the_project(hostile):
+    assert f"to {hostile.project / 'registry' / 'gyrinx.json'}" in hostile.result.stderr
+
+
+def test_the_apps_code_cannot_write_into_this_project(hostile):
+    assert hostile.outcome("write_hook") == f"outcome.refused.{errno.errorcode[errno.EROFS]}"
+    assert not (hostile.project / ".git" / "hooks" / "pre-commit").exists()
+
+
+def test_the_apps_code_cannot_write_into_its_own_source(hostile):
+    assert hostile.outcome("write_own_source") == f"outcome.refused.{errno.errorcode[errno.EROFS]}"
+    assert not (hostile.app_source / "planted.py").exists()
+
+
+def test_the_apps_code_cannot_make_the_files_writable_again(hostile):
+    """bwrap keeps every capability when run as root unless told to drop them
+    (containers/bubblewrap bubblewrap.c: "If our uid is 0, default to inheriting all caps")."""
+    assert hostile.outcome("capabilities") == "capabilities.0000000000000000"
+    assert hostile.outcome("remount_read_write").startswith("outcome.refused.")
+
+
+def test_the_apps_code_cannot_change_the_kernels_settings(hostile):
+    """bwrap covers /proc/sys only when its access() check finds it writable
+    (containers/bubblewrap bubblewrap.c, SETUP_MOUNT_PROC); a process that is root outside
+    the sandbox passes no such check, and could write /proc/sys/kernel/core_pattern."""
+    assert hostile.outcome("rewrite_core_pattern").startswith("outcome.refused.")
+
+
+def test_the_apps_tmp_is_its_own_and_ends_with_the_export(hostile):
+    assert hostile.outcome("write_private_tmp") == "outcome.done"
+    assert not (Path("/tmp") / hostile.token).exists()
+
+
+def test_the_app_has_no_network_not_even_the_hosts_loopback(hostile):
+    assert hostile.outcome("connect_to_the_hosts_loopback").startswith("outcome.refused.")
+    with pytest.raises(BlockingIOError):
+        hostile.listener.accept()  # nothing ever connected
+
+
+def test_a_process_the_app_leaves_behind_ends_with_the_export(hostile):
+    assert hostile.outcome("leave_a_process_behind") == "outcome.done"
+    assert hostile.survivors == []
+
+
+def test_the_snapshot_is_the_exporters_output_long_after_the_export(hostile):
+    time.sleep(max(0.0, hostile.returned_at + HOSTILE_DELAY + 1.5 - time.monotonic()))
+    snapshot = hostile.project / "registry" / "gyrinx.json"
+    assert snapshot.read_bytes() == hostile.snapshot
+    assert [route.name for route in load_snapshot(str(snapshot))][-1] == "capabilities"
+
+
+def test_without_bwrap_the_export_refuses_to_run_the_app(app_source, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    output = tmp_path / "gyrinx.json"
+    output.write_text("old")
+    status, out, err = export_app(capsys, app_source, "--registry", "faults.registries:prints", "--output", str(output))
+    assert (status, out, output.read_text()) == (2, "", "old")
+    assert err == (
+        f"error: export-registry: {SANDBOX} (bubblewrap) is not installed, and the app's code runs only in its "
+        f"sandbox: {INSTALL_SANDBOX}\n"
+    )
+
+
+def test_an_interpreter_the_sandbox_cannot_start_is_reported_with_bwraps_reason(
+    app_source, tmp_path, tmp_path_factory, capsys
+):
+    """A wrapper script whose own interpreter lives in a folder the sandbox keeps private
+    (/tmp) and does not show: bwrap's execvp fails (bubblewrap.c, "execvp %s")."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "sh"
+    elsewhere.symlink_to(shutil.which("sh") or "/bin/sh")
+    wrapper = tmp_path / "bin" / "python"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!{elsewhere}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    status, out, err = export_app(capsys, app_source, python=wrapper)
+    assert (status, out) == (2, "")
+    assert err.splitlines()[0] == (
+        f"error: export-registry: the sandbox did not start the app's interpreter: "
+        f"{SANDBOX}: execvp {wrapper}: No such file or directory"
+    )

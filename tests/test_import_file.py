@@ -11,6 +11,9 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -432,7 +435,7 @@ def test_a_kind_the_stack_cannot_adopt_is_not_needed(run, routes):
     """A stack that schedules nothing and names an existing push account: topics and
     subscriptions suffice."""
     routes.append(route("unscheduled"))
-    plan = run(pushServiceAccountEmail="push@test-proj.iam.gserviceaccount.com", deployServiceAccount=None)
+    plan = run(pushServiceAccountEmail="push-invoker@test-proj.iam.gserviceaccount.com", deployServiceAccount=None)
     assert not any(r.type in (import_file.JOB, import_file.ACCOUNT) for r in plan.registrations)
     empty = import_file.Inventory({import_file.TOPIC: {}, import_file.SUBSCRIPTION: {}})
     adoption = import_file.build(plan, import_file.StackPlace("test", "test-proj", "europe-west2", "test"), empty)
@@ -495,3 +498,119 @@ def test_unchecked_with_an_inventory_is_refused(capsys):
     topics = str(GCLOUD / FILES[import_file.TOPIC])
     assert main(["import-file", "--stack", "example", "--unchecked", "--topics", topics]) == 2
     assert "--unchecked is for a run without any inventory file" in capsys.readouterr().err
+
+
+# --- the inventory under another environment prefix (issue 18 §3) ----------------------
+
+
+def misspelt(environment: str) -> tuple[runner.Plan, import_file.StackPlace]:
+    """The example stack planned with ``environment`` instead of its own."""
+    plan = runner.run_plan("example", [f"environment={environment}"])
+    settings = runner.load_stack("example", [f"environment={environment}"])[0]
+    return plan, import_file.StackPlace.of(settings)
+
+
+def own_task_ids(environment: str) -> set[str]:
+    """The fixture's topic, subscription and job names under ``environment``'s prefix that
+    the example stack declares (read as plain JSON, not through the tool)."""
+    plan, _ = misspelt(environment)
+    declared = {
+        import_file.import_id(r)
+        for r in plan.registrations
+        if r.type in (import_file.TOPIC, import_file.SUBSCRIPTION, import_file.JOB)
+    }
+    listed_ = {
+        entry["name"]
+        for type_ in (import_file.TOPIC, import_file.SUBSCRIPTION, import_file.JOB)
+        for entry in listed(type_)
+    }
+    return declared & listed_
+
+
+def test_a_mistyped_environment_is_told_the_prefix_the_inventory_holds():
+    plan, place_ = misspelt("exmple")
+    adoption = import_file.build(plan, place_, inventory())
+    [warning] = [line for line in adoption.warnings if "under environment prefix 'example'" in line]
+    assert warning.startswith(
+        f"warning: the inventory holds {len(own_task_ids('example'))} of this stack's task resources under "
+        "environment prefix 'example' (e.g. projects/gyrinx-example/"
+    )
+    assert "none under this stack's environment 'exmple'" in warning
+    assert "set gyrinx-tasks:environment to 'example' (stack example)" in warning
+
+
+def test_the_right_environment_only_notes_another_environment_in_the_project():
+    """The fixtures hold dev's send_email too (tests/data/gcloud/README.md)."""
+    adoption = with_inventory()
+    lines = [line for line in adoption.warnings if "under environment prefix" in line]
+    assert lines and all(line.startswith("note: ") and "prefix 'dev'" in line for line in lines)
+    assert not [line for line in adoption.warnings if "prefix 'example'" in line]
+
+
+def test_the_command_warns_of_the_other_prefix_on_stderr(capsys):
+    options = [f"--{kind.option}={GCLOUD / FILES[kind.type]}" for kind in import_file.KINDS]
+    assert main(["import-file", "--stack", "example", "--config", "environment=exmple", *options]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the inventory holds" in err and "under environment prefix 'example'" in err
+
+
+# --- the README's check after the import refuses a failed preview (issue 18 §3) --------
+
+PREVIEWS = Path(__file__).parent / "data" / "previews"
+
+
+def readme_check() -> list[str]:
+    """The shell lines of the migration's step 4 that read the saved preview.json (the
+    preview itself needs the cloud)."""
+    section = (stack_config.PROJECT_DIR / "docs" / "migration.md").read_text()
+    step = section[section.index("4. **Check that nothing will be replaced") :]
+    start = step.index("```sh\n") + len("```sh\n")
+    block = step[start : step.index("```", start)]
+    lines = [line.strip() for line in block.splitlines()]
+    return [line for line in lines if "preview.json" in line and not line.startswith("pulumi ")]
+
+
+def run_readme_check(preview: Path) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GYRINX_TASKS_")}
+    script = "set -e\n" + "\n".join(line.replace("preview.json", shlex.quote(str(preview))) for line in readme_check())
+    return subprocess.run(
+        ["bash", "-c", script], cwd=stack_config.PROJECT_DIR, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_the_readme_check_after_the_import_is_the_guard():
+    [line] = readme_check()
+    assert line.endswith("./dev guard preview.json")
+
+
+def test_the_readme_check_refuses_a_preview_that_failed():
+    result = run_readme_check(PREVIEWS / "program_failed.json")
+    assert result.returncode == 2
+    assert "the preview failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_readme_check_passes_the_same_preview_without_its_errors(tmp_path):
+    """The failed preview's steps change nothing: only its error diagnostics refuse it."""
+    document = json.loads((PREVIEWS / "program_failed.json").read_text())
+    assert [step["op"] for step in document["steps"]] == ["same"]
+    del document["diagnostics"]
+    (tmp_path / "ok.json").write_text(json.dumps(document))
+    result = run_readme_check(tmp_path / "ok.json")
+    assert (result.returncode, result.stdout.splitlines()[-1]) == (0, "OK: nothing here needs approval.")
+
+
+def test_the_readme_check_refuses_a_replacement():
+    assert run_readme_check(PREVIEWS / "replacement_steps.json").returncode == 1
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_the_old_steps_filter_passed_the_failed_preview():
+    """Why the README no longer filters `.steps` with jq: it printed nothing for a
+    preview that failed, which read as "nothing replaced"."""
+    old = '.steps[] | select(.op != "create" and .op != "update" and .op != "same") | "\\(.op) \\(.urn)"'
+    result = subprocess.run(
+        ["jq", "-r", old, str(PREVIEWS / "program_failed.json")], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout) == (0, "")

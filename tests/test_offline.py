@@ -11,6 +11,7 @@ import pytest
 
 from infra import ownership
 from infra.ownership import JOB_TYPE, TASK_COMPONENT
+from infra.settings import LOCAL_STACK
 from tests.stack_plans import stack_plan
 from tools import runner, stack_config
 from tools.cli import main
@@ -72,8 +73,10 @@ def test_a_secure_value_is_an_opaque_secret_stand_in_offline(project):
 
 
 def test_a_malformed_override_is_refused(project):
+    # `-c KEY` alone is the empty string, as the CLI reads it (tests/test_stack_config.py);
+    # only a missing key is malformed.
     with pytest.raises(stack_config.StackConfigError, match="expected KEY=VALUE"):
-        stack_config.merged_config("dev", ["registry"], project_dir=project)
+        stack_config.merged_config("dev", ["=from.command:line"], project_dir=project)
 
 
 def test_a_missing_stack_file_is_refused(project):
@@ -88,13 +91,18 @@ def test_each_stack_file_plans_one_component_per_task_of_its_registry(stack):
     assert sorted(queues) == sorted(task.name for task in tasks)
 
 
-@pytest.mark.parametrize("stack", stack_config.stack_names())
+@pytest.mark.parametrize("stack", [stack for stack in stack_config.stack_names() if stack != LOCAL_STACK])
 def test_each_stack_exports_an_https_push_endpoint(stack):
     assert stack_plan(stack).outputs["pushEndpoint"].startswith("https://")
 
 
+def test_only_the_local_stack_pushes_over_plain_http_to_this_machine():
+    # Google's Pub/Sub emulator pushes without OIDC to the app's development server.
+    assert stack_plan(LOCAL_STACK).outputs["pushEndpoint"].startswith(("http://127.0.0.1:", "http://localhost:"))
+
+
 def test_a_stack_naming_an_existing_push_account_creates_none():
-    plan = runner.run_plan("example", ["pushServiceAccountEmail=push@gyrinx-example.iam.gserviceaccount.com"])
+    plan = runner.run_plan("example", ["pushServiceAccountEmail=push-invoker@gyrinx-example.iam.gserviceaccount.com"])
     assert not [r for r in plan.registrations if r.type == "gcp:serviceaccount/account:Account"]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -498,3 +500,293 @@ def test_nothing_is_declared_when_input_is_refused(run, routes, monkeypatch):
     with pytest.raises(InvalidInput):
         run()
     assert monitors and monitors[0].registrations == []
+
+
+# --- Issue 18 §2: values that would misroute work or break a deploy halfway ---------
+
+VALID_ACCOUNT = "gyrinx-app@test-proj.iam.gserviceaccount.com"
+ACCOUNT_KEYS = ["pushServiceAccountEmail", "appServiceAccount", "deployServiceAccount"]
+
+
+@pytest.mark.parametrize("key", ACCOUNT_KEYS)
+@pytest.mark.parametrize(
+    "email",
+    [
+        "gyrinx-\u0430pp@test-proj.iam.gserviceaccount.com",  # a Cyrillic letter for the Latin "a"
+        f"user:{VALID_ACCOUNT}",
+        f"serviceAccount:{VALID_ACCOUNT}",
+        f"a,{VALID_ACCOUNT}",
+        '"gyrinx app"@test-proj.iam.gserviceaccount.com',
+        f"projects/test-proj/serviceAccounts/{VALID_ACCOUNT}",
+        "a" * 5000 + "@test-proj.iam.gserviceaccount.com",
+        "allUsers@test-proj.iam.gserviceaccount.com",
+        "allusers@gmail.com",
+        "gyrinx-app@test-proj.iam.gserviceaccount.com.evil.example",
+        "app@test-proj.iam.gserviceaccount.com",  # an account id is 6-30 characters
+        "gyrinx-app-@test-proj.iam.gserviceaccount.com",  # and ends with a letter or digit
+        "GYRINX-APP@test-proj.iam.gserviceaccount.com",
+    ],
+)
+def test_an_account_key_that_is_not_a_service_account_email_is_refused(run, routes, key, email):
+    """Each becomes an IAM member ``serviceAccount:EMAIL``: a user-managed account is
+    ACCOUNT_ID@PROJECT.iam.gserviceaccount.com, its id "6-30 characters long, and match the
+    regular expression [a-z]([-a-z0-9]*[a-z0-9])" (IAM v1 CreateServiceAccountRequest)."""
+    routes.append(route("t"))
+    problem = only_problem(run, **{key: email})
+    assert problem.startswith(f"config gyrinx-tasks:{key}: ") and "is not a service account email" in problem
+    assert len(problem) < 500  # one readable line, even for 5,000 characters
+
+
+@pytest.mark.parametrize("key", ["pushServiceAccountEmail", "appServiceAccount"])
+def test_compute_engines_default_account_may_push_and_publish(run, routes, key):
+    """Cloud Run runs as PROJECT_NUMBER-compute@developer.gserviceaccount.com unless told
+    otherwise (Cloud Functions v2 ServiceConfig.serviceAccountEmail)."""
+    routes.append(route("t"))
+    assert run(**{key: "123456789012-compute@developer.gserviceaccount.com"}).registrations
+
+
+def test_the_deploying_identity_is_an_account_made_for_it(run, routes):
+    routes.append(route("t"))
+    problem = only_problem(run, deployServiceAccount="123456789012-compute@developer.gserviceaccount.com")
+    assert problem.startswith("config gyrinx-tasks:deployServiceAccount: ")
+
+
+def test_the_account_forms_say_what_each_key_allows(run, routes):
+    routes.append(route("t"))
+    problems = refusal(run, appServiceAccount="x", deployServiceAccount="y").problems
+    assert [("compute@developer" in problem) for problem in problems] == [True, False]
+
+
+@pytest.mark.parametrize(
+    "url,fragment",
+    [
+        ("https://app.example.run.app:443", "spells out the default port :443"),
+        ("https://gyrinx-abc123-nw.a.run.app:8443", "serves only on the default port"),
+        ("https://10.0.0.1", "is an IP address"),
+        ("https://203.0.113.7:8443", "is an IP address"),
+        ("https://" + "a" * 60 + ("." + "a" * 60) * 4, "a DNS name has at most 253"),
+    ],
+)
+def test_a_service_url_the_audience_can_never_match_is_refused(url, fragment):
+    problem = settings.service_url_problem(url)
+    assert problem is not None and fragment in problem
+
+
+def test_a_service_url_with_port_443_is_refused_naming_the_key(run, routes):
+    routes.append(route("t"))
+    problem = only_problem(run, serviceUrl="https://gyrinx-abc123-nw.a.run.app:443")
+    assert problem.startswith("config gyrinx-tasks:serviceUrl: 'https://gyrinx-abc123-nw.a.run.app:443' spells out")
+
+
+def test_a_custom_domain_on_another_port_is_a_service_url():
+    assert settings.service_url_problem("https://tasks.example.com:8443") is None
+
+
+def offered(product: str) -> list[str]:
+    from infra import locations
+
+    return sorted((locations.cloud_run() if product == "run" else locations.cloud_scheduler()).regions)
+
+
+@pytest.mark.parametrize(("key", "product"), [("gcp__region", "scheduler"), ("cloudRunRegion", "run")])
+@pytest.mark.parametrize("region", ["zz-zzzz99", "a-b1", "europe-west99"])
+def test_a_region_google_does_not_offer_is_refused(run, routes, key, product, region):
+    routes.append(route("t", schedule="0 3 * * *"))
+    full_key = key.replace("__", ":") if "__" in key else f"gyrinx-tasks:{key}"
+    problem = only_problem(run, **{key: region})
+    assert problem.startswith(f"config {full_key}: {region!r} is not a region where ")
+    assert "infra/locations.json" in problem
+    assert region not in offered(product)
+
+
+@pytest.mark.parametrize(
+    ("key", "typo", "meant"),
+    [("gcp__region", "europe-wset2", "europe-west2"), ("cloudRunRegion", "us-centrl1", "us-central1")],
+)
+def test_a_mistyped_region_is_told_the_nearest_one(run, routes, key, typo, meant):
+    routes.append(route("t"))
+    assert f"did you mean {meant}?" in only_problem(run, **{key: typo})
+
+
+def test_the_service_region_defaults_to_gcp_region_and_is_checked_as_cloud_runs(run, routes):
+    """A region only the scheduler offers cannot host the Cloud Run service it names."""
+    only_scheduler = sorted(set(offered("scheduler")) - set(offered("run")))
+    if not only_scheduler:
+        pytest.skip("every scheduler region is a Cloud Run region in infra/locations.json")
+    routes.append(route("t"))
+    problem = only_problem(run, gcp__region=only_scheduler[0], cloudRunService="gyrinx")
+    assert problem.startswith(f"config gcp:region: {only_scheduler[0]!r} is not a region where Cloud Run runs")
+    assert run(gcp__region=only_scheduler[0]).registrations  # no service named: only the jobs live there
+
+
+def test_every_listed_region_is_accepted(run, routes):
+    routes.append(route("t", schedule="0 3 * * *"))
+    for region in offered("run"):
+        job = run(gcp__region=region, cloudRunRegion=region).by_name("gcp:cloudscheduler/job:Job", "t-job")
+        assert job.inputs["region"] == region
+
+
+def test_default_labels_count_towards_googles_limit(run, routes):
+    """gcp:defaultLabels is refused anyway (only gcp:project and gcp:region are accepted,
+    issue 15 §5); should it ever be accepted, its labels still count."""
+    routes.append(route("t"))
+    fixed = settings.fixed_labels("test")
+    own = {f"l{index}": "x" for index in range(settings.MAX_LABELS - len(fixed) - 2)}
+    defaults = {f"d{index}": "x" for index in range(10)}
+    problems = refusal(run, labels=json.dumps(own), gcp__defaultLabels=json.dumps(defaults)).problems
+    total = len(own) + len(fixed) + len(defaults)
+    assert (
+        f"config gyrinx-tasks:labels: {len(own)} labels plus the {len(fixed)} the program sets "
+        f"({', '.join(fixed)}) and {len(defaults)} more from gcp:defaultLabels make {total}; "
+        f"Google allows at most {settings.MAX_LABELS} per resource"
+    ) in problems
+
+
+def test_a_default_label_the_stack_also_sets_counts_once(run, routes):
+    routes.append(route("t"))
+    fixed = settings.fixed_labels("test")
+    own = {f"l{index}": "x" for index in range(settings.MAX_LABELS - len(fixed))}
+    problems = refusal(run, labels=json.dumps(own), gcp__defaultLabels=json.dumps({"l0": "y"})).problems
+    assert not [problem for problem in problems if "Google allows at most" in problem]
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"), [("labels", "gyrinx-tasks:labels"), ("gcp__defaultLabels", "gcp:defaultLabels")]
+)
+def test_a_label_key_starting_with_goog_is_refused(run, routes, key, shown):
+    routes.append(route("t"))
+    assert f"config {shown}: label key 'goog-team' starts with 'goog', which Google reserves" in (
+        refusal(run, **{key: '{"goog-team": "x"}'}).problems
+    )
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [
+        "projects/x/notificationChannels/",
+        "projects/test-proj/notificationChannels/",
+        "projects//notificationChannels/123",
+        "projects/test-proj/notificationChannels/123/..",
+        "projects/test-proj/notificationChannels/../123",
+        "projects/test-proj/notificationChannels/123?x",
+        "projects/test-proj/notificationChannels/123#",
+        "projects/test-proj/notificationChannels/123/extra",
+        " projects/test-proj/notificationChannels/123",
+        "projects/test-proj/alertPolicies/123",
+    ],
+)
+def test_a_notification_channel_that_is_not_a_channel_name_is_refused(run, routes, channel):
+    routes.append(route("t"))
+    problem = only_problem(run, alertNotificationChannels=json.dumps([channel]))
+    assert problem.startswith("config gyrinx-tasks:alertNotificationChannels: ")
+    assert "is not a channel name projects/PROJECT/notificationChannels/ID" in problem
+
+
+def test_a_channel_name_is_accepted(run, routes):
+    routes.append(route("t"))
+    channel = "projects/test-proj/notificationChannels/1234567890123456789"
+    policy = run(alertNotificationChannels=json.dumps([channel])).by_name(
+        "gcp:monitoring/alertPolicy:AlertPolicy", "dead-letter-alert"
+    )
+    assert policy.inputs["notificationChannels"] == [channel]
+
+
+@pytest.mark.parametrize("key", ["flags", "labels"])
+def test_a_repeated_name_is_refused_not_silently_the_last(run, routes, key):
+    routes.append(route("t", kill_switch="ENABLE_X"))
+    value = '{"ENABLE_X": true, "ENABLE_X": false}' if key == "flags" else '{"team": "a", "team": "b"}'
+    name = "ENABLE_X" if key == "flags" else "team"
+    assert only_problem(run, **{key: value}) == (
+        f"config gyrinx-tasks:{key}: repeats {name}: give each name once (JSON would keep only the last)"
+    )
+
+
+def test_a_repeated_flag_on_the_command_line_is_refused(capsys):
+    from tools.cli import main
+
+    assert main(["plan", "--stack", "example", "--config", 'flags={"ENABLE_X": true, "ENABLE_X": false}']) == 2
+    err = capsys.readouterr().err
+    assert "config gyrinx-tasks:flags: repeats ENABLE_X" in err and "Traceback" not in err
+
+
+def test_json_nested_too_deeply_in_a_setting_is_one_problem(run, routes):
+    routes.append(route("t"))
+    assert only_problem(run, labels="[" * 100_000 + "]" * 100_000) == (
+        "config gyrinx-tasks:labels: nests JSON too deeply to read"
+    )
+
+
+# --- Issue 15 §4: a flag may only name a route's kill switch -------------------------
+
+
+@pytest.mark.parametrize("flag", ["SECRET_KEY", "GOOGLE_CLOUD_PROJECT", "EMAIL_USE_TLS"])
+def test_a_flag_that_is_no_routes_kill_switch_is_refused(run, routes, flag):
+    """Otherwise the deploy would write it into the app's environment (issue 15 §4)."""
+    routes.append(route("batch", kill_switch="ENABLE_BATCH_JOB"))
+    assert only_problem(run, flags=json.dumps({flag: True})) == (
+        f"config gyrinx-tasks:flags: flag {flag} in stack test is not the kill_switch of any task; a flag may only "
+        "name a task's kill switch, since the deploy writes it into the app's environment (known kill switches: "
+        "ENABLE_BATCH_JOB)"
+    )
+
+
+def test_a_flag_that_resembles_a_kill_switch_is_told_as_a_typo(run, routes):
+    routes.append(route("batch", kill_switch="ENABLE_BATCH_JOB"))
+    problem = only_problem(run, flags='{"ENABLE_BATCH_JOBS": false}')
+    assert "(did you mean ENABLE_BATCH_JOB? known kill switches: ENABLE_BATCH_JOB)" in problem
+
+
+def test_a_flag_is_checked_even_when_other_settings_are_wrong(run, routes):
+    """All problems at once: the flag is not left for the next run."""
+    routes.append(route("t"))
+    problems = refusal(run, flags='{"SECRET_KEY": true}', serviceUrl="http://x.example").problems
+    assert [problem.split(":")[1] for problem in problems] == ["serviceUrl", "flags"]
+
+
+@pytest.mark.parametrize("value", ["1", '"true"', '"True"', "null", "0"])
+def test_a_flag_value_is_a_json_boolean(run, routes, value):
+    routes.append(route("t", kill_switch="ENABLE_X"))
+    problem = only_problem(run, flags=f'{{"ENABLE_X": {value}}}')
+    assert problem.startswith("config gyrinx-tasks:flags: flag ENABLE_X is ") and "it must be true or false" in problem
+
+
+# --- Provider settings (issue 15 §5): only infra.settings.GCP_KEYS -----------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["pubsubCustomEndpoint", "impersonateServiceAccount", "accessToken", "credentials", "defaultLabels", "zone"],
+)
+def test_a_gcp_key_the_program_does_not_accept_is_refused_naming_it(run, routes, key):
+    """Each would change, unreviewed, where the deploy identity's token goes, who deploys
+    or what every resource carries; the plan would otherwise be byte-identical."""
+    routes.append(route("t"))
+    problems = refusal(run, **{f"gcp__{key}": "x"}).problems
+    assert [problem for problem in problems if problem.startswith(f"config gcp:{key}: is not a gcp: setting")]
+
+
+def test_a_gcp_key_close_to_an_accepted_one_is_told_as_a_typo(run, routes):
+    routes.append(route("t"))
+    problems = refusal(run, gcp__projet="test-proj").problems
+    assert [
+        problem for problem in problems if "config gcp:projet:" in problem and "did you mean gcp:project?" in problem
+    ]
+
+
+def test_the_accepted_gcp_keys_are_the_ones_the_readme_documents():
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    documented = set(re.findall(r"^\| `gcp:([A-Za-z]+)` \|", readme, flags=re.MULTILINE))
+    assert documented == set(settings.GCP_KEYS)
+
+
+def test_a_gcp_key_the_language_host_passes_is_refused_too(run, routes, monkeypatch):
+    """Under the real CLI the Python language host puts every config key in PULUMI_CONFIG
+    (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go) and the exec script
+    hands pulumi.runtime.get_config_env() to set_all_config
+    (sdk/python/cmd/pulumi-language-python-exec): the program reads the keys through that
+    public function, so an ESC import or a stack file the offline tools never read is
+    checked as well."""
+    routes.append(route("t"))
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"gcp:accessToken": "ya29.x"}))
+    problems = refusal(run).problems
+    assert [problem for problem in problems if problem.startswith("config gcp:accessToken: is not a gcp: setting")]

@@ -135,10 +135,10 @@ def test_subscriptions_reference_topics_by_output(plan):
 
 def test_app_account_may_publish_to_task_topics_when_configured(run, routes):
     routes.append(route("t"))
-    grant = run(appServiceAccount="app@test-proj.iam.gserviceaccount.com").by_name(TOPIC_IAM, "t-app-publisher")
+    grant = run(appServiceAccount="gyrinx-app@test-proj.iam.gserviceaccount.com").by_name(TOPIC_IAM, "t-app-publisher")
     assert grant.inputs["topic"] == "projects/test-proj/topics/test--gyrinx.tasks--app.tasks.t"
     assert grant.inputs["role"] == "roles/pubsub.publisher"
-    assert grant.inputs["member"] == "serviceAccount:app@test-proj.iam.gserviceaccount.com"
+    assert grant.inputs["member"] == "serviceAccount:gyrinx-app@test-proj.iam.gserviceaccount.com"
 
 
 def test_no_app_publisher_grant_without_an_app_account(plan):
@@ -202,7 +202,8 @@ def test_kill_switch_false_pauses_the_job(scheduled, flags, paused):
     assert scheduled(flags=flags, kill_switch="ENABLE_X").inputs["paused"] is paused
 
 
-def test_a_flag_for_another_switch_does_not_pause(scheduled):
+def test_a_flag_for_another_switch_does_not_pause(scheduled, routes):
+    routes.append(route("other", kill_switch="OTHER"))  # a flag must name some route's kill switch
     assert scheduled(flags={"OTHER": False}, kill_switch="ENABLE_X").inputs["paused"] is False
 
 
@@ -218,13 +219,14 @@ def test_stack_creates_the_push_account_by_default(plan):
 
 def test_an_existing_push_account_is_used_not_created(run, routes):
     routes.append(route("t"))
-    plan = run(pushServiceAccountEmail="invoker@other.iam.gserviceaccount.com")
+    plan = run(pushServiceAccountEmail="invoker@other-proj.iam.gserviceaccount.com")
     assert of_type(plan, ":Account") == []
     sub = plan.by_name(SUBSCRIPTION, "t-sub")
-    assert sub.inputs["pushConfig"]["oidcToken"]["serviceAccountEmail"] == "invoker@other.iam.gserviceaccount.com"
+    assert sub.inputs["pushConfig"]["oidcToken"]["serviceAccountEmail"] == "invoker@other-proj.iam.gserviceaccount.com"
     grant = plan.by_name("gcp:serviceaccount/iAMMember:IAMMember", "push-token-creator")
     assert (
-        grant.inputs["serviceAccountId"] == "projects/test-proj/serviceAccounts/invoker@other.iam.gserviceaccount.com"
+        grant.inputs["serviceAccountId"]
+        == "projects/test-proj/serviceAccounts/invoker@other-proj.iam.gserviceaccount.com"
     )
 
 
@@ -262,7 +264,7 @@ def test_only_additive_iam_members_are_declared(plan):
 
 
 def test_outputs_map_each_task_to_its_resources(run, routes):
-    routes.extend([route("t"), route("nightly", schedule="0 3 * * *")])
+    routes.extend([route("t"), route("nightly", schedule="0 3 * * *", kill_switch="ENABLE_X")])
     outputs = run(flags='{"ENABLE_X": false}').outputs
     assert outputs["tasks"]["t"] == {
         "topic": "projects/test-proj/topics/test--gyrinx.tasks--app.tasks.t",
@@ -335,7 +337,7 @@ def test_every_push_subscription_waits_for_the_deployers_grant(plan):
 
 def test_no_deployer_grant_when_the_push_account_exists_already(run, routes):
     routes.append(route("t"))
-    plan = run(pushServiceAccountEmail="push@test-proj.iam.gserviceaccount.com", deployServiceAccount=None)
+    plan = run(pushServiceAccountEmail="push-invoker@test-proj.iam.gserviceaccount.com", deployServiceAccount=None)
     assert "push-deployer-act-as" not in names(of_type(plan, ":IAMMember"))
 
 

@@ -11,6 +11,8 @@ shows as ``[secret]``, as ``pulumi preview --json`` does (``pkg/display/json.go`
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import BASE_CONFIG
@@ -54,10 +56,15 @@ def test_a_plain_value_is_not_masked(routes):
 
 
 @pytest.mark.parametrize("key", ["serviceUrl", "labels", "alertNotificationChannels"])
-def test_an_encrypted_stack_value_becomes_a_valid_opaque_secret_offline(key):
+def test_an_encrypted_stack_value_becomes_a_valid_opaque_secret_offline(key, tmp_path):
     """Offline a ``secure:`` value cannot be decrypted: the plan runs on a stand-in of the
-    key's type, marked secret, never the literal text ``[secret]``, and says so."""
-    config = stack_config.merged_config("dev", [f'{key}={{"secure": "v1:abc"}}'])
+    key's type, marked secret, never the literal text ``[secret]``, and says so. (A
+    ``--config`` value is a plain string, as ``pulumi preview -c`` keeps it, so the
+    secret is written in a stack file.)"""
+    (tmp_path / "Pulumi.yaml").write_text((stack_config.PROJECT_DIR / "Pulumi.yaml").read_text())
+    written = {**stack_config.stack_config("dev"), f"gyrinx-tasks:{key}": {"secure": "v1:abc"}}
+    (tmp_path / "Pulumi.dev.yaml").write_text(json.dumps({"config": written}))  # JSON is YAML too
+    config = stack_config.merged_config("dev", project_dir=tmp_path)
     assert config.secret_keys == (f"gyrinx-tasks:{key}",)
     assert config.values[f"gyrinx-tasks:{key}"] != SECRET_MASK
     assert any(f"gyrinx-tasks:{key} is encrypted" in note for note in config.notes)
@@ -91,7 +98,7 @@ def test_a_key_that_becomes_a_resource_id_cannot_be_secret(routes, key):
         **BASE_CONFIG,
         "gyrinx-tasks:environment": "test",
         "gyrinx-tasks:pushServiceAccountId": "push-invoker",
-        "gyrinx-tasks:appServiceAccount": "app@test-proj.iam.gserviceaccount.com",
+        "gyrinx-tasks:appServiceAccount": "gyrinx-app@test-proj.iam.gserviceaccount.com",
         "gyrinx-tasks:cloudRunService": "gyrinx",
         "gyrinx-tasks:flags": "{}",
     }

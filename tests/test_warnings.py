@@ -1,5 +1,6 @@
-"""Warnings: flags no route uses, kill switches no stack sets, stacks that share an
-identity, backoffs that give up too soon; --strict."""
+"""Warnings: kill switches no stack sets, stacks that share an identity, backoffs and
+delivery attempts that give up too soon; --strict. (A flag no route uses is refused:
+tests/test_refusals.py.)"""
 
 from __future__ import annotations
 
@@ -17,29 +18,10 @@ from tools.cli import main
 from tools.stack_checks import StackIdentity
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+# The example stack, with the fake registry's routes and no flags (its flag names a kill
+# switch of the example app's registry).
+FAKE_REGISTRY = ["--config", "registry=tests.fake_registry:ROUTES", "--config", "flags={}"]
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
-
-
-def test_a_flag_no_route_uses_is_a_warning(run, routes):
-    routes.append(route("t"))
-    [warning] = run(flags='{"ENABLE_TYPO": false}').warnings
-    assert warning == (
-        "config gyrinx-tasks:flags: flag ENABLE_TYPO in stack test is not the kill_switch of any task, so it "
-        "switches nothing (known kill switches: none)"
-    )
-
-
-def test_a_flag_that_resembles_a_kill_switch_is_told_as_a_typo(run, routes):
-    routes.append(route("batch", kill_switch="ENABLE_BATCH_JOB"))
-    [warning] = run(flags='{"ENABLE_BATCH_JOBS": false}').warnings
-    assert "flag ENABLE_BATCH_JOBS in stack test is not the kill_switch of any task" in warning
-    assert "(did you mean ENABLE_BATCH_JOB? known kill switches: ENABLE_BATCH_JOB)" in warning
-
-
-def test_a_flag_like_no_kill_switch_gets_no_suggestion(run, routes):
-    routes.append(route("batch", kill_switch="ENABLE_BATCH_JOB"))
-    [warning] = run(flags='{"SEND_EMAILS": false}').warnings
-    assert "did you mean" not in warning
 
 
 def test_a_kill_switch_missing_from_every_stack_file_is_a_warning():
@@ -66,15 +48,15 @@ def test_the_repositorys_stacks_plan_without_warnings(stack):
     assert stack_checks.warnings(stack) == []
 
 
-def test_warnings_reach_stderr_of_the_plan_command(capsys):
-    assert (
-        main(["plan", "--stack", "example", "--config", 'flags={"ENABLE_TYPO": true, "ENABLE_BATCH_JOB": true}']) == 0
-    )
-    assert "warning: config gyrinx-tasks:flags: flag ENABLE_TYPO" in capsys.readouterr().err
+def test_warnings_reach_stderr_of_the_plan_command(routes, capsys):
+    routes.append(route("t", min_retry_delay=10, max_retry_delay=600, max_delivery_attempts=5))
+    assert main(["plan", "--stack", "example", *FAKE_REGISTRY]) == 0
+    assert "warning: task t: max_delivery_attempts 5 " in capsys.readouterr().err
 
 
-def test_strict_turns_warnings_into_a_failure(capsys):
-    assert main(["plan", "--stack", "example", "--strict", "--config", 'flags={"ENABLE_TYPO": true}']) == 1
+def test_strict_turns_warnings_into_a_failure(routes, capsys):
+    routes.append(route("t", min_retry_delay=10, max_retry_delay=600, max_delivery_attempts=5))
+    assert main(["plan", "--stack", "example", "--strict", *FAKE_REGISTRY]) == 1
     assert "under --strict" in capsys.readouterr().err
 
 
@@ -146,3 +128,45 @@ def test_a_backoff_that_gives_up_within_the_hour_is_a_warning_of_the_plan(routes
     assert main(["plan", "--stack", "example", "--strict", *overrides]) == 1
     [warning] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert warning.startswith("warning: task t: with min_retry_delay 10 and max_retry_delay 30, even 100 delivery")
+
+
+def test_explicit_delivery_attempts_that_give_up_within_the_hour_are_a_warning(routes):
+    """The retry window applies to a route's own max_delivery_attempts too (issue 18)."""
+    from infra.validation import RETRY_WINDOW, describe_seconds, retry_warnings, retry_window
+    from infra.validation import default_delivery_attempts as enough
+
+    task = Task("t", "app.tasks.t", 60, 10, 600, 5, None, None)
+    [warning] = retry_warnings([task])
+    window = retry_window(10, 600, 5)
+    assert window < RETRY_WINDOW
+    assert warning == (
+        f"task t: max_delivery_attempts 5 with min_retry_delay 10 and max_retry_delay 600 gives up after "
+        f"{describe_seconds(window)} of failures, less than the {RETRY_WINDOW // 60} minutes an outage may last; "
+        f"raise it to {enough(10, 600)} (or leave it unset, which picks that)"
+    )
+
+
+def test_enough_explicit_delivery_attempts_are_no_warning():
+    from infra.validation import default_delivery_attempts, retry_warnings
+
+    attempts = default_delivery_attempts(10, 600)
+    assert retry_warnings([Task("t", "app.tasks.t", 60, 10, 600, attempts, None, None)]) == []
+
+
+def test_a_snapshot_with_five_attempts_on_every_route_fails_under_strict(tmp_path, capsys):
+    """The reproduction of issue 18: the repository's snapshot, max_delivery_attempts 5 on
+    every route, planned for dev with --strict."""
+    import json
+
+    snapshot = json.loads((stack_config.PROJECT_DIR / "registry" / "gyrinx.json").read_text())
+    for entry in snapshot["routes"]:
+        entry["max_delivery_attempts"] = 5
+    path = tmp_path / "five.json"
+    path.write_text(json.dumps(snapshot))
+    assert main(["plan", "--stack", "dev", "--strict", "--config", f"registry=file:{path}"]) == 1
+    warned = {
+        line.split()[2].rstrip(":")
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith("warning: task ") and "max_delivery_attempts 5 " in line
+    }
+    assert warned == {entry["name"] for entry in snapshot["routes"]}

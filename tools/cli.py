@@ -14,7 +14,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from infra.errors import GyrinxTasksError
-from tools import deletion_guard, export_registry, import_file, plan_command, schedule_report
+from tools import (
+    approval,
+    deletion_guard,
+    drain_check,
+    export_registry,
+    import_file,
+    local_stack,
+    plan_command,
+    schedule_report,
+)
 
 EXIT_INVALID = 2
 PROG = "./dev"
@@ -24,6 +33,8 @@ DEV_COMMANDS = (
     ("lock", "recompile the hash-locked requirements.txt from requirements.in"),
     ("bench [--sizes ...]", "the benchmark (benchmarks/README.md)"),
     ("py ARGS", "python inside the project's virtualenv"),
+    ("pulumi ARGS", "the real Pulumi CLI on the local backend .pulumi-local/ (built once; docs/engine.md)"),
+    ("preview ARGS", "./dev pulumi preview ARGS, e.g. ./dev preview --stack dev"),
 )
 
 
@@ -48,6 +59,11 @@ COMMANDS: dict[str, Command] = {
     "guard": Command(
         "fail when a preview deletes or replaces more than it should", deletion_guard.add_arguments, deletion_guard.run
     ),
+    "approval": Command(
+        "whether a maintainer approved a pull request's deletions on its last commit (from GitHub's records)",
+        approval.add_arguments,
+        approval.run,
+    ),
     "import-file": Command(
         "the `pulumi import --file` document adopting what already exists in the cloud",
         import_file.add_arguments,
@@ -60,6 +76,16 @@ COMMANDS: dict[str, Command] = {
         "the app's task registry as a snapshot (registry/gyrinx.json), read with the app's own Python",
         export_registry.add_arguments,
         export_registry.run,
+    ),
+    "local": Command(
+        "the local stack in Google's Pub/Sub emulator: up (start it, deploy, show how to publish) or down",
+        local_stack.add_arguments,
+        local_stack.run,
+    ),
+    "drain-check": Command(
+        "stop when a preview deletes or replaces a subscription that still holds messages",
+        drain_check.add_arguments,
+        drain_check.run,
     ),
 }
 

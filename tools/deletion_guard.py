@@ -9,10 +9,17 @@ deletes or replaces
   ``--task``), or
 - any shared resource (the push service account, the service identity, an API, ...),
 
-unless approved: ``--allow``, or ``GYRINX_TASKS_ALLOW_DELETIONS=true`` (which the
-workflow sets when the pull request carries the ``allow-task-deletions`` label). A
-replacement counts as a deletion: the old topic or subscription, and what is queued in
-it, is gone.
+It also fails on any change that can lose or misroute work, whether or not the pull
+request names the task (``tools.misroutes``): a topic or subscription replaced (what is
+queued in the old one is gone), a push endpoint, OIDC audience or push service account
+changed, message retention lowered, a dead-letter policy removed or its delivery
+attempts lowered. Each is listed by task.
+
+Unless approved: ``--allow``, or ``GYRINX_TASKS_ALLOW_DELETIONS=true``, which the
+workflows set only when ``./dev approval`` (``tools.approval``), run from the base
+branch's code, finds a maintainer's approving review of the pull request's last commit
+that says ``allow-task-deletions``. A replacement counts as a deletion: the old topic or
+subscription, and what is queued in it, is gone.
 
 **What counts as removed.** A resource whose step (or change) deletes or replaces it:
 ``delete``, ``replace`` and the physical steps of a replacement (see ``OPS``). Each
@@ -53,7 +60,6 @@ shared code rewrites every task's entry there.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -63,12 +69,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.inputs import parse_json, read_text
 from infra.ownership import TASK_COMPONENT, child_of
-from tools import plan_command, plan_diff, stack_config
+from tools import misroutes, plan_command, plan_diff, stack_config
+from tools.approval import APPROVAL
 from tools.errors import ToolError
+from tools.misroutes import Misroute
 
 ALLOW_ENV = "GYRINX_TASKS_ALLOW_DELETIONS"
-ALLOW_LABEL = "allow-task-deletions"
 DEFAULT_MAX_SHARE = 0.25
 EXIT_GUARD_FAILED = 1
 
@@ -163,6 +171,7 @@ class Change:
 
     removals: tuple[Removal, ...]
     resources_before: int
+    misroutes: tuple[Misroute, ...] = ()
 
     @property
     def share(self) -> float:
@@ -217,6 +226,23 @@ def _task_of_step(step: Mapping[str, Any], urn: Urn, label: str) -> str | None:
     return None
 
 
+def _step_misroutes(step: Mapping[str, Any], urn: Urn, label: str) -> list[Misroute]:
+    """What an update step changes that can lose or misroute work (``tools.misroutes``)."""
+    states = [step.get(key) for key in ("oldState", "newState")]
+    # A state omits empty inputs (``omitempty`` in sdk/go/common/apitype/core.go).
+    inputs = [state.get("inputs", {}) if isinstance(state, Mapping) else None for state in states]
+    if not all(isinstance(value, Mapping) for value in inputs):
+        # An update without both states hides what it changes: fail closed.
+        raise UnreadableInput(f"{label}: update step {step['urn']} lacks its oldState or newState inputs")
+    reasons = step.get("diffReasons")
+    changed = {str(key) for key in reasons} if isinstance(reasons, list) else None
+    task = _task_of_step(step, urn, label)
+    return [
+        Misroute(urn.type, urn.name, step["urn"], task, what)
+        for what in misroutes.findings(urn.type, inputs[0], inputs[1], changed)
+    ]
+
+
 def _check_diagnostics(document: Mapping[str, Any], label: str) -> None:
     diagnostics = document.get("diagnostics", [])
     if not isinstance(diagnostics, list) or not all(isinstance(d, Mapping) for d in diagnostics):
@@ -255,6 +281,7 @@ def from_preview(document: Mapping[str, Any], label: str = "the preview") -> Cha
         raise UnreadableInput(f'{label}: no "steps" list: not the digest `pulumi preview --json` prints')
     problems: list[str] = []
     removals: dict[str, Removal] = {}
+    found: list[Misroute] = []
     seen: dict[str, set[str]] = {op: set() for op in OPS}
     root_ops: set[str] = set()
     for position, step in enumerate(steps, start=1):
@@ -283,6 +310,8 @@ def from_preview(document: Mapping[str, Any], label: str = "the preview") -> Cha
             shown = "delete" if op in _DELETING_OPS and (earlier is None or earlier.op == "delete") else "replace"
             task = earlier.task if earlier else _task_of_step(step, urn, label)
             removals[step["urn"]] = Removal(shown, urn.type, urn.name, step["urn"], task)
+        elif op == "update" and urn.type in misroutes.WATCHED_TYPES:
+            found.extend(_step_misroutes(step, urn, label))
     _refuse(label, problems)
     summary = _change_summary(document, label)
     if not root_ops:
@@ -299,7 +328,7 @@ def from_preview(document: Mapping[str, Any], label: str = "the preview") -> Cha
             f"{label}: the steps delete or replace {_resources(len(removals))} but changeSummary counts only "
             f"{_resources(max(before, 0))} before the change"
         )
-    return Change(tuple(removals.values()), before)
+    return Change(tuple(removals.values()), before, tuple(found))
 
 
 def from_offline_diff(document: Mapping[str, Any], label: str = "the diff") -> Change:
@@ -320,6 +349,7 @@ def from_offline_diff(document: Mapping[str, Any], label: str = "the diff") -> C
     _refuse(label, problems)
     before, task_before = int(counts["resourcesBefore"] or 0), int(counts["taskResourcesBefore"] or 0)
     removals: dict[str, Removal] = {}
+    found: list[Misroute] = []
     listed = dict.fromkeys(plan_diff.OPS, 0)
     for position, entry in enumerate(changes, start=1):
         if not isinstance(entry, Mapping) or entry.get("op") not in plan_diff.OPS:
@@ -337,6 +367,20 @@ def from_offline_diff(document: Mapping[str, Any], label: str = "the diff") -> C
         listed[entry["op"]] += 1
         if entry["op"] in ("delete", "replace") and owns_cloud_resource(entry["type"]):
             removals.setdefault(entry["urn"], Removal(entry["op"], entry["type"], entry["name"], entry["urn"], task))
+        elif entry["op"] == "update" and entry["type"] in misroutes.WATCHED_TYPES:
+            fields = entry.get("fields")
+            if not isinstance(fields, Mapping) or not all(isinstance(f, Mapping) for f in fields.values()):
+                problems.append(
+                    f"change #{position} (update {entry['urn']}): fields is not an object of old/new values"
+                )
+                continue
+            # The diff writes an absent value as None (plan_diff.Change.to_dict).
+            old = {key: f["old"] for key, f in fields.items() if f.get("old") is not None}
+            new = {key: f["new"] for key, f in fields.items() if f.get("new") is not None}
+            found += [
+                Misroute(entry["type"], entry["name"], entry["urn"], task, what)
+                for what in misroutes.findings(entry["type"], old, new, set(fields))
+            ]
     problems += [
         f'summary counts {summary[op]} "{op}" but {n} such changes are listed'
         for op, n in listed.items()
@@ -354,7 +398,7 @@ def from_offline_diff(document: Mapping[str, Any], label: str = "the diff") -> C
             f"{_resources(before)} before ({task_before} of tasks)"
         )
     _refuse(label, problems)
-    return Change(tuple(removals.values()), before)
+    return Change(tuple(removals.values()), before, tuple(found))
 
 
 def read(document: object, label: str = "the document") -> Change:
@@ -385,21 +429,14 @@ def read(document: object, label: str = "the document") -> Change:
 
 def load(path: Path) -> Change:
     """Read and check the file ``path`` (either format)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UnreadableInput(f"cannot read {path}: {exc}") from exc
+    # One bounded reader of input files (infra.inputs): regular files only, UTF-8, a size
+    # and a nesting limit, no repeated keys; each refusal is one line naming the file.
+    text = read_text(path, str(path))
     if not text.strip():
         raise UnreadableInput(
             f"{path} is empty: `pulumi preview --json` prints nothing when the preview fails before it starts"
         )
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UnreadableInput(
-            f"{path} is not JSON ({exc.msg}, line {exc.lineno}); the guard reads the one document "
-            "`pulumi preview --json` prints"
-        ) from exc
+    document = parse_json(text, str(path))
     return read(document, str(path))
 
 
@@ -454,6 +491,13 @@ def violations(change: Change, max_share: float = DEFAULT_MAX_SHARE, mentioned: 
     for removal in sorted(change.removals, key=lambda r: (r.type, r.name)):
         if not removal.task:
             problems.append(f"{removal.op}s shared resource {removal.type} {removal.name}")
+        elif removal.op == "replace" and removal.type in plan_diff.HOLDS_MESSAGES:
+            problems.append(
+                f"replaces {removal.type} {removal.name} of task {removal.task}: what is queued in the old one is lost"
+            )
+    for misroute in sorted(change.misroutes, key=lambda m: (m.task or "", m.type, m.name, m.what)):
+        owner = f"task {misroute.task}" if misroute.task else "shared"
+        problems.append(f"can lose or misroute work of {owner}: {misroute.type} {misroute.name}: {misroute.what}")
     return problems
 
 
@@ -465,6 +509,10 @@ def report(change: Change, problems: list[str], allowed: bool) -> str:
     ]
     for removal in sorted(change.removals, key=lambda r: (r.task or "", r.type, r.name)):
         lines.append(f"  {removal.op:<8} {removal.type}  {removal.name}  (task {removal.task or '-, shared'})")
+    for misroute in sorted(change.misroutes, key=lambda m: (m.task or "", m.type, m.name, m.what)):
+        lines.append(
+            f"  update   {misroute.type}  {misroute.name}  (task {misroute.task or '-, shared'}): {misroute.what}"
+        )
     if not problems:
         lines.append("OK: nothing here needs approval.")
     elif allowed:
@@ -472,8 +520,8 @@ def report(change: Change, problems: list[str], allowed: bool) -> str:
     else:
         lines += [f"  ! {p}" for p in problems]
         lines.append(
-            f"FAILED: if this is intended, approve it by adding the label '{ALLOW_LABEL}' to the pull "
-            f"request (the workflow then sets {ALLOW_ENV}=true), or run the guard with --allow."
+            f"FAILED: if this is intended, a maintainer approves the pull request's last commit with a review that "
+            f"says '{APPROVAL}' (the workflows then set {ALLOW_ENV}=true), or run the guard with --allow."
         )
     return "\n".join(lines) + "\n"
 
@@ -514,7 +562,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_SHARE,
         metavar="SHARE",
         help="largest share of the stack's resources one change may delete or replace: a fraction in (0, 1] or a "
-        f"percentage (default {_percent(DEFAULT_MAX_SHARE)})",
+        # argparse %-formats help strings: a literal percent sign is written %%.
+        f"percentage (default {_percent(DEFAULT_MAX_SHARE).replace('%', '%%')})",
     )
     parser.add_argument("--allow", action="store_true", help=f"approve the deletions (or set {ALLOW_ENV}=true)")
 

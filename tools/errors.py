@@ -6,10 +6,10 @@ line catches one base class, once, and exits 2 without a traceback.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from infra import inputs
 from infra.errors import GyrinxTasksError
 
 
@@ -18,14 +18,11 @@ class ToolError(GyrinxTasksError):
 
 
 def read_json(path: Path, label: str, hint: str = "") -> Any:
-    """The JSON document in ``path``; a :class:`ToolError` starting with ``label`` when the
-    file cannot be read or is not JSON (``hint`` says how to write a good one)."""
+    """The JSON document in ``path``, read the one bounded way every input is read
+    (:func:`infra.inputs.read_json`: a regular file, size and depth limits, no repeated
+    key); a :class:`ToolError` starting with ``label`` otherwise (``hint`` says how to
+    write a good one, shown when the file was read but is not a usable document)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise ToolError(f"{label}: cannot read it ({reason})") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ToolError(f"{label}: not JSON ({exc}){'; ' + hint if hint else ''}") from None
+        return inputs.read_json(path, label)
+    except inputs.InputFileError as exc:
+        raise ToolError(f"{exc}{'; ' + hint if hint and exc.content else ''}") from None

@@ -5,7 +5,9 @@ never import the app: the app pins protobuf 7, which the Pulumi SDK cannot share
 
     APP_PYTHON -B exporter.py --registry module:attribute [--django-settings MODULE]
 
-with the app source as the working directory and PYTHONPATH. So that any app
+with the app source as the working directory and PYTHONPATH, inside a bubblewrap
+sandbox (every file read-only, no network, a PID namespace that ends with this
+process: :func:`tools.export_registry.sandbox_command`). So that any app
 interpreter can run it, it uses only the standard library and Django (the app's own),
 and runs on Python 3.9 or later: no ``match``, no ``X | Y`` outside annotations (which
 ``from __future__ import annotations`` keeps as strings), no 3.10+ library calls.

@@ -300,6 +300,57 @@ def _replacements(registration: Registration, listed: Mapping[str, Any], resourc
     return lines
 
 
+# What follows the environment in each id the app makes (infra.naming): a topic or
+# subscription id is "{env}--gyrinx.tasks--{path}" (plus "-sub", "-dlq", "-dlq-sub"), a
+# job id "{env}--gyrinx-scheduler--{path with dots as hyphens}".
+_TOPIC_MARK = naming.topic_id("", "")
+_JOB_MARK = naming.scheduler_job_id("", "")
+
+
+def _other_environments(inventory: Inventory, declared: list[Registration], environment: str) -> dict[str, list[str]]:
+    """Ids in the inventory that name this stack's own tasks under another environment
+    prefix, by that prefix: the sign of a mistyped ``gyrinx-tasks:environment``."""
+    own_topic, own_job = naming.topic_id(environment, ""), naming.scheduler_job_id(environment, "")
+    wanted: dict[str, set[str]] = {TOPIC: set(), SUBSCRIPTION: set(), JOB: set()}
+    for registration in declared:
+        name = str(registration.inputs.get("name", ""))
+        if registration.type in (TOPIC, SUBSCRIPTION) and name.startswith(own_topic):
+            wanted[registration.type].add(name.removeprefix(own_topic))
+        elif registration.type == JOB and name.startswith(own_job):
+            wanted[JOB].add(name.removeprefix(own_job))
+    found: dict[str, list[str]] = {}
+    for type_, rests in wanted.items():
+        mark = _JOB_MARK if type_ == JOB else _TOPIC_MARK
+        for resource_name in sorted(inventory.listed.get(type_, {})):
+            prefix, sep, rest = resource_name.rsplit("/", 1)[1].partition(mark)
+            if sep and prefix and prefix != environment and rest in rests:
+                found.setdefault(prefix, []).append(resource_name)
+    return found
+
+
+def _environment_warnings(found: Mapping[str, list[str]], adopted_tasks: int, place: StackPlace) -> list[str]:
+    """A warning per other prefix holding more of the stack's tasks than its own prefix
+    does (most likely a mistyped environment); a note when the stack's own prefix holds
+    more (most likely another environment sharing the project)."""
+    lines = []
+    for prefix, names in sorted(found.items(), key=lambda item: (-len(item[1]), item[0])):
+        held = f"the inventory holds {len(names)} of this stack's task resources under environment prefix {prefix!r} (e.g. {names[0]})"
+        if len(names) <= adopted_tasks:
+            lines.append(
+                f"note: {held}, fewer than the {adopted_tasks} under this stack's environment {place.environment!r}: "
+                "another environment in the same project, which this stack leaves alone"
+            )
+            continue
+        mine = f"only {adopted_tasks}" if adopted_tasks else "none"
+        lines.append(
+            f"warning: {held} and {mine} under this stack's environment {place.environment!r}. If the app's "
+            f"TASKS_ENVIRONMENT is {prefix!r}, set gyrinx-tasks:environment to {prefix!r} (stack {place.stack}) and "
+            "rerun: otherwise the first `pulumi up` creates a second set of topics, subscriptions and jobs beside "
+            "the app's, and the app keeps using its own"
+        )
+    return lines
+
+
 def _orphans(inventory: Inventory, declared_ids: set[str], environment: str) -> list[str]:
     lines = []
     for kind in KINDS:
@@ -383,6 +434,9 @@ def build(
     if inventory is not None:
         declared_ids = {import_id(r) for r in declared if r.type in KIND_OF}
         orphans = tuple(_orphans(inventory, declared_ids, place.environment))
+        adopted_tasks = sum(1 for r in adopted if r.type != ACCOUNT)
+        found = _other_environments(inventory, declared, place.environment)
+        warnings = [*_environment_warnings(found, adopted_tasks, place), *warnings]
     return Adoption(_document(adopted, components), (*missing, *created), tuple(warnings), orphans)
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from infra.errors import GyrinxTasksError
 from tools import plan_diff, runner, stack_checks, stack_config
 from tools.arguments import add_stack_arguments
 from tools.errors import ToolError, read_json
@@ -67,13 +68,25 @@ def refresh_plans(args: argparse.Namespace) -> int:
     PLANS_DIR.mkdir(exist_ok=True)
     stacks = stack_config.stack_names()
     documents = {}
+    failures = []
     for stack in stacks:
-        result = runner.run_plan(stack)
+        # Every stack is tried, so one broken stack file (unreadable, a directory, not
+        # YAML) is named beside every other failure rather than hiding them.
+        try:
+            result = runner.run_plan(stack)
+            warnings = result.warnings + stack_checks.warnings(stack)
+        except GyrinxTasksError as exc:
+            failures.append(f"stack {stack}: {exc}")
+            continue
         for note in result.notes:
             print(f"note: {stack}: {note}", file=sys.stderr)
-        for warning in result.warnings + stack_checks.warnings(stack):
+        for warning in warnings:
             print(f"warning: {stack}: {warning}", file=sys.stderr)
         documents[stack] = result.to_json()
+    if failures:
+        raise ToolError(
+            "\n".join([f"{len(failures)} of {len(stacks)} stacks cannot be planned; no plan was written:", *failures])
+        )
     for stack, document in documents.items():
         path = PLANS_DIR / f"{stack}.json"
         path.write_text(document)

@@ -8,9 +8,10 @@
 # all, every stack but prod first, one at a time, then prod.
 set -euo pipefail
 
-# Planned offline only (./dev plan --stack example), never previewed or deployed against a
-# cloud: the task framework guide's stand-in app (example_app/), with made-up projects.
-offline_only=(example)
+# Never previewed or deployed against a cloud: `example`, the task framework guide's
+# stand-in app (example_app/), planned offline only; `local`, deployed by `./dev local up`
+# into Google's Pub/Sub emulator on a laptop (docs/local.md).
+offline_only=(example local)
 
 stacks=()
 shopt -s nullglob

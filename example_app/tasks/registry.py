@@ -35,9 +35,11 @@ def _get_tasks() -> list[TaskRoute]:
             schedule="0 2 * * *",
             kill_switch="ENABLE_BATCH_JOB",
         ),
-        TaskRoute(tasks.backfill_user_data, ack_deadline=600, max_delivery_attempts=5),
+        # An explicit count must still keep retrying through an hour of failure (the
+        # plan warns otherwise): 20 with the default backoff rides out about 2 hours.
+        TaskRoute(tasks.backfill_user_data, ack_deadline=600, max_delivery_attempts=20),
         TaskRoute(tasks.sync_external_data, schedule="*/15 * * * *", min_retry_delay=30),
-        TaskRoute(tasks.send_email, ack_deadline=60, max_delivery_attempts=10),
+        TaskRoute(tasks.send_email, ack_deadline=60, max_delivery_attempts=15),
         TaskRoute(tasks.refresh_list_facts, ack_deadline=120),
     ]
 

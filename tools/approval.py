@@ -1,0 +1,238 @@
+"""Who approved a pull request's deletions: read from GitHub's own records, never from a label.
+
+The deletion guard lets a change delete a task's resources, or lose or misroute its work,
+only when it is approved. An approval counts when, and only when:
+
+- it is a review whose ``state`` is ``APPROVED`` (a dismissed one reads ``DISMISSED``),
+- of the pull request's last commit (the review's ``commit_id`` is the head's ``sha``:
+  a push after it leaves it on an older commit, so it no longer counts),
+- by a user whose role on the repository is ``admin`` or ``maintain`` (not the author),
+- whose text names the approval, ``allow-task-deletions``, as a whole word,
+- not withdrawn by a later ``CHANGES_REQUESTED`` review of the same user,
+- and, for a merged pull request, submitted before it was merged: the deploy reads the
+  approval as it stood at merge.
+
+Such an approval may also name tasks whose queued messages may be dropped, on a line
+``drop-messages: TASK [TASK ...]``: ``./dev drain-check`` otherwise stops a deploy that
+deletes or replaces a subscription still holding messages.
+
+The inputs are GitHub's REST answers, saved by the workflows with ``gh api``:
+
+- the pull request: ``GET /repos/{owner}/{repo}/pulls/{number}`` (``number``, ``user.login``,
+  ``head.sha``, ``base.ref``, ``merged_at``, ``merge_commit_sha``),
+- its reviews, oldest first: ``GET .../pulls/{number}/reviews`` (``user.login``, ``state``,
+  ``commit_id``, ``submitted_at``, ``body``),
+- each approving reviewer's role: ``GET /repos/{owner}/{repo}/collaborators/{login}/permission``
+  (``role_name``: ``admin``, ``maintain``, ``write``, ``triage``, ``read`` or a custom role;
+  ``permission`` folds maintain into write, so it is not used),
+- for a deploy, the pull requests of the deployed commit: ``GET .../commits/{sha}/pulls``.
+
+Sources: docs.github.com/en/rest/pulls/pulls#get-a-pull-request,
+docs.github.com/en/rest/pulls/reviews#list-reviews-for-a-pull-request,
+docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user,
+docs.github.com/en/rest/commits/commits#list-pull-requests-associated-with-a-commit.
+
+This module runs from the base branch's checkout (the pull request's code never decides
+its own approval): see the workflows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from infra.inputs import read_json
+from tools.errors import ToolError
+
+APPROVAL = "allow-task-deletions"
+DROP_MESSAGES = "drop-messages:"
+APPROVING_ROLES = frozenset({"admin", "maintain"})
+_APPROVAL_WORD = re.compile(rf"(?<![\w-]){re.escape(APPROVAL)}(?![\w-])", re.IGNORECASE)
+_DROP_LINE = re.compile(rf"^\s*{re.escape(DROP_MESSAGES)}(.*)$", re.IGNORECASE | re.MULTILINE)
+# A task name is a Python identifier (the app's func.__name__): nothing else is taken from
+# a review's text, so no shell or path syntax can pass through it.
+_TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class UnreadableRecord(ToolError):
+    """A GitHub answer the approval check cannot read."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the deletions are approved, and why (one line)."""
+
+    approved: bool
+    reason: str
+    drops: tuple[str, ...] = ()  # tasks whose queued messages the approval lets go
+
+
+def _read(path: Path) -> Any:
+    return read_json(path, str(path))  # bounded, one line on any bad input (infra.inputs)
+
+
+def _get(record: Any, *path: str, label: str) -> Any:
+    value = record
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            raise UnreadableRecord(f"{label}: no {'.'.join(path)}")
+        value = value[key]
+    return value
+
+
+def _time(value: Any, label: str) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UnreadableRecord(f"{label}: {value!r} is not a time") from exc
+
+
+def _flatten(reviews: Any, label: str) -> list[Mapping[str, Any]]:
+    """The reviews, oldest first; ``gh api --paginate --slurp`` nests one list per page."""
+    if not isinstance(reviews, list):
+        raise UnreadableRecord(f"{label}: not a list of reviews")
+    flat: list[Any] = []
+    for item in reviews:
+        flat.extend(item if isinstance(item, list) else [item])
+    if not all(isinstance(review, Mapping) for review in flat):
+        raise UnreadableRecord(f"{label}: a review is not an object")
+    return flat
+
+
+def roles(permissions: Any, label: str = "the permissions") -> dict[str, str]:
+    """login -> role name, from a list of ``collaborators/{login}/permission`` answers."""
+    if not isinstance(permissions, list):
+        raise UnreadableRecord(f"{label}: not a list of permission answers")
+    return {
+        str(_get(answer, "user", "login", label=label)): str(_get(answer, "role_name", label=label))
+        for answer in permissions
+    }
+
+
+def decide(
+    pull: Mapping[str, Any],
+    reviews: Sequence[Mapping[str, Any]],
+    role_of: Mapping[str, str],
+    *,
+    base: str,
+    merged_as: str | None = None,
+) -> Verdict:
+    """Whether ``pull``'s deletions are approved (see the module's rules)."""
+    label = f"pull request #{pull.get('number', '?')}"
+    head = _get(pull, "head", "sha", label=label)
+    author = _get(pull, "user", "login", label=label)
+    if _get(pull, "base", "ref", label=label) != base:
+        return Verdict(False, f"{label} is not into {base}")
+    merged_at = pull.get("merged_at")
+    if merged_as is not None and (not merged_at or pull.get("merge_commit_sha") != merged_as):
+        return Verdict(False, f"{label} was not merged as {merged_as}")
+    cutoff = _time(merged_at, label) if merged_at else None
+    approvers: dict[str, str] = {}
+    drops: dict[str, set[str]] = {}
+    for review in reviews:
+        login = str(_get(review, "user", "login", label=label))
+        state = review.get("state")
+        when = review.get("submitted_at")
+        if cutoff is not None and (when is None or _time(when, label) > cutoff):
+            continue  # after the merge: not part of what was merged
+        if state == "CHANGES_REQUESTED":
+            approvers.pop(login, None)
+            drops.pop(login, None)
+        elif (
+            state == "APPROVED"
+            and review.get("commit_id") == head
+            and login != author
+            and _APPROVAL_WORD.search(str(review.get("body") or ""))
+        ):
+            approvers[login] = role_of.get(login, "unknown")
+            drops[login] = drop_tasks(str(review.get("body") or ""))
+    entitled = sorted(login for login, role in approvers.items() if role in APPROVING_ROLES)
+    if entitled:
+        dropped = tuple(sorted(set().union(*(drops[login] for login in entitled))))
+        return Verdict(True, f"{label}: {APPROVAL} approved by {', '.join(entitled)} on {head[:12]}", dropped)
+    others = ", ".join(f"{login} ({role})" for login, role in sorted(approvers.items()))
+    why = f"only by {others}, without the admin or maintain role" if others else "by no one"
+    return Verdict(False, f"{label}: {APPROVAL} approved on its last commit {head[:12]} {why}")
+
+
+def drop_tasks(body: str) -> set[str]:
+    """The task names on a review's ``drop-messages:`` lines (identifiers only)."""
+    return {name for line in _DROP_LINE.findall(body) for name in _TASK_NAME.findall(line)}
+
+
+def merged_pull(pulls: Any, commit: str, base: str) -> int | None:
+    """The number of the one pull request into ``base`` merged as ``commit``, or None."""
+    if not isinstance(pulls, list):
+        raise UnreadableRecord("the commit's pull requests: not a list")
+    numbers = [
+        _get(pull, "number", label="a pull request")
+        for pull in pulls
+        if isinstance(pull, Mapping)
+        and pull.get("merged_at")
+        and pull.get("merge_commit_sha") == commit
+        and isinstance(pull.get("base"), Mapping)
+        and pull["base"].get("ref") == base
+    ]
+    if len(numbers) > 1:
+        raise UnreadableRecord(
+            f"{commit} is the merge of pull requests {', '.join(map(str, numbers))}: a merge queue's batch is not "
+            "supported (each pull request's approval would have to be checked); merge pull requests one at a time"
+        )
+    return int(numbers[0]) if numbers else None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``approval``."""
+    parser.add_argument("--base", default="main", help="the branch the pull request must be into (default main)")
+    parser.add_argument("--pull", type=Path, help="GET /repos/{owner}/{repo}/pulls/{number}, saved as JSON")
+    parser.add_argument("--reviews", type=Path, help="GET .../pulls/{number}/reviews (gh api --paginate --slurp)")
+    parser.add_argument(
+        "--permissions", type=Path, help="a JSON list of GET .../collaborators/{login}/permission answers"
+    )
+    parser.add_argument("--merged-as", metavar="SHA", help="the deployed commit: the pull request must be merged as it")
+    parser.add_argument(
+        "--drops",
+        action="store_true",
+        help="print the tasks the approval lets drop queued messages (one a line) instead of true/false",
+    )
+    parser.add_argument(
+        "--pulls-of-commit",
+        type=Path,
+        metavar="FILE",
+        help="GET .../commits/{sha}/pulls: print the number of the pull request merged as --merged-as, then stop",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print ``true`` or ``false`` (or, with --pulls-of-commit, a number or nothing); why on stderr."""
+    if args.pulls_of_commit:
+        if not args.merged_as:
+            raise UnreadableRecord("--pulls-of-commit needs --merged-as SHA")
+        number = merged_pull(_read(args.pulls_of_commit), args.merged_as, args.base)
+        sys.stdout.write(f"{number}\n" if number is not None else "\n")
+        return 0
+    missing = [name for name in ("pull", "reviews", "permissions") if getattr(args, name) is None]
+    if missing:
+        raise UnreadableRecord(f"approval needs --{', --'.join(missing)}")
+    pull = _read(args.pull)
+    if not isinstance(pull, Mapping):
+        raise UnreadableRecord(f"{args.pull}: not a pull request")
+    verdict = decide(
+        pull,
+        _flatten(_read(args.reviews), str(args.reviews)),
+        roles(_read(args.permissions), str(args.permissions)),
+        base=args.base,
+        merged_as=args.merged_as,
+    )
+    sys.stderr.write(verdict.reason + "\n")
+    if args.drops:
+        sys.stdout.write("".join(f"{task}\n" for task in verdict.drops))
+    else:
+        sys.stdout.write("true\n" if verdict.approved else "false\n")
+    return 0
