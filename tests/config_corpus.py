@@ -193,12 +193,12 @@ CORPUS = (
     ),
     Case(
         "kms-secrets-provider",
-        "dev",
+        "example",  # a stack file without a secretsprovider of its own (dev and prod have one)
         None,
         ACCEPTS,
         "pulumi/pulumi sdk/go/common/workspace/project.go ProjectStack (secretsprovider, encryptedkey)",
         edit=prepend(
-            "secretsprovider: gcpkms://projects/gyrinx-dev/locations/global/keyRings/pulumi/cryptoKeys/dev\n"
+            "secretsprovider: gcpkms://projects/gyrinx-example/locations/global/keyRings/pulumi/cryptoKeys/example\n"
             "encryptedkey: CiQAb3J5cHRlZA=="
         ),
         notes=("a real-engine run needs a key it can use, or the stand-in secrets provider",),

@@ -882,3 +882,18 @@ def test_a_pull_subscription_that_starts_pushing_is_a_misroute():
     assert all(
         m.what.startswith(("push endpoint: (unset) -> ", "OIDC audience: (unset) -> ")) for m in change.misroutes
     )
+
+
+def test_a_value_known_only_after_the_update_is_shown_as_such():
+    """A replaced push account makes the subscriptions' serviceAccountEmail unknown in the
+    preview (the engine's UnknownStringValue, pulumi.runtime.rpc.UNKNOWN): still a misroute,
+    shown in words rather than as the marker."""
+    from pulumi.runtime import rpc
+
+    old = plan()
+    new = _edit_children(
+        old, ownership.SUBSCRIPTION, _set(("pushConfig", "oidcToken", "serviceAccountEmail"), rpc.UNKNOWN)
+    )
+    change = from_digest(old, new)
+    assert {m.task for m in change.misroutes} == set(tasks_of(old))
+    assert all(m.what.endswith("-> (known only after the update)") for m in change.misroutes)

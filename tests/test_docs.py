@@ -34,8 +34,8 @@ def shown_commands() -> list[tuple[str, str]]:
         found += [(path.name, command) for command in _INLINE.findall(text)]
         for block in _FENCE.findall(text):
             joined = re.sub(r"\\\n\s*", " ", block)
-            for line in joined.splitlines():
-                line = line.strip().removeprefix("$ ")
+            for raw in joined.splitlines():
+                line = raw.strip().removeprefix("$ ")
                 if line.startswith("./dev "):
                     found.append((path.name, line.split(" #", 1)[0].split(" > ", 1)[0].split(" | ", 1)[0]))
     return found

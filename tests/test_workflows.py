@@ -733,3 +733,41 @@ def test_flags_the_deploy_may_write_pass_the_check_before_up(workdir):
     (workdir / "outputs-before.json").write_text("{}")
     result = run_step(deploy_step("--after outputs-planned.json"), workdir, {"STACK": "dev", **service_of(workdir)})
     assert result.returncode == 0, result.stderr
+
+
+def test_a_refresh_resets_the_branch_so_no_foreign_commit_survives(clone):
+    """Anyone with write access can push to registry-refresh; each refresh makes the branch
+    main plus the new export again, even when the snapshot itself did not change."""
+    branch = workflow("registry-refresh.yml")["env"]["BRANCH"]
+    (clone / "registry" / "gyrinx.json").write_text('[{"name": "send_digest"}]\n')
+    assert run_refresh_step(clone).returncode == 0
+    # A foreign commit on top of the proposed branch.
+    git(clone, "switch", "--quiet", branch)
+    (clone / "tools.py").write_text("print('not from the export')\n")
+    git(clone, "add", "tools.py")
+    git(clone, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "--quiet", "-m", "sneak")
+    git(clone, "push", "--quiet", "origin", branch)
+    # The next refresh starts from main and exports the same snapshot.
+    git(clone, "switch", "--quiet", "main")
+    git(clone, "branch", "--quiet", "-D", branch)
+    (clone / "registry" / "gyrinx.json").write_text('[{"name": "send_digest"}]\n')
+    result = run_refresh_step(clone)
+    assert result.returncode == 0, result.stderr
+    git(clone, "fetch", "--quiet", "origin")
+    assert git(clone, "rev-list", "--count", f"origin/main..origin/{branch}").strip() == "1"
+    assert "tools.py" not in git(clone, "ls-tree", "-r", "--name-only", f"origin/{branch}")
+
+
+def test_a_refresh_already_proposed_pushes_nothing_and_opens_no_second_pull_request(clone):
+    (clone / "registry" / "gyrinx.json").write_text('[{"name": "send_digest"}]\n')
+    assert run_refresh_step(clone).returncode == 0
+    branch = workflow("registry-refresh.yml")["env"]["BRANCH"]
+    first = git(clone, "rev-parse", f"origin/{branch}")
+    git(clone, "switch", "--quiet", "main")
+    git(clone, "branch", "--quiet", "-D", branch)
+    (clone / "registry" / "gyrinx.json").write_text('[{"name": "send_digest"}]\n')
+    result = run_refresh_step(clone)
+    assert result.returncode == 0, result.stderr
+    assert git(clone, "rev-parse", f"origin/{branch}") == first
+    assert "already is main plus" in result.stdout and "up to date" in result.stdout
+    assert len(gh_calls(clone, "pr", "create")) == 1

@@ -31,6 +31,9 @@ from infra.ownership import SUBSCRIPTION_TYPE, TOPIC_TYPE
 
 # How the preview prints a secret value (pkg/backend/display/json.go, massagePropertyValue).
 MASKED = "[secret]"
+# How the preview prints a value known only after the update (UnknownStringValue in
+# pulumi/pulumi sdk/go/common/resource/plugin/rpc.go; the Python SDK's rpc.UNKNOWN).
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # Pub/Sub's defaults when the field is unset (Subscription and Topic REST references):
 # a subscription keeps unacked messages 7 days; a topic keeps nothing.
 _DEFAULT_RETENTION_SECONDS = {SUBSCRIPTION_TYPE: 7 * 24 * 3600.0, TOPIC_TYPE: 0.0}
@@ -101,7 +104,9 @@ def _number(value: Any) -> float | None:
 
 
 def _shown(value: Any) -> str:
-    return "(unset)" if value is _ABSENT else str(value)
+    if value is _ABSENT:
+        return "(unset)"
+    return "(known only after the update)" if value == UNKNOWN else str(value)
 
 
 def _finding(rule: Rule, old: Any, new: Any, changed_keys: Collection[str] | None) -> str | None:
