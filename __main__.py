@@ -14,6 +14,7 @@ from infra.collector import collect_old_objects_rarely
 from infra.monitoring import dead_letter_alert
 from infra.program import load
 from infra.project_apis import ProjectApis, ProjectApisArgs
+from infra.settings import SERVICE_URL
 from infra.shared_iam import SharedIam, SharedIamArgs
 from infra.task_queue import TaskQueue, TaskQueueArgs
 
@@ -39,7 +40,7 @@ async def declare() -> None:
 
     pulumi.export("tasks", {name: queue.summary() for name, queue in queues.items()})
     pulumi.export("flags", dict(settings.flags))
-    pulumi.export("pushEndpoint", settings.secret_if("service_url", settings.push_endpoint))
+    pulumi.export("pushEndpoint", settings.secret_if(SERVICE_URL, settings.push_endpoint))
     pulumi.export("pushServiceAccount", shared.push_account_email)
     # Let every registration start before the SDK waits for them. It first awaits the
     # RPCs it has seen start (rpc_manager.do_rpc records one when its task first runs),

@@ -1,6 +1,6 @@
 """Where the memory goes per resource: tracemalloc by file (or line), program vs floor.
 
-    ./dev py -m benchmarks.memory [--tasks 300] [--by lineno] [--top 15]
+    ./dev py -m benchmarks.memory [--tasks 300] [--by lineno] [--top 15] [--engine]
 
 Runs the program on a generated registry, then the floor (``floor_program.py``, the
 same resources as raw resources), each as the language host runs it (``host.py``), with
@@ -9,6 +9,10 @@ registrations, with every resource, output and registration still alive, which i
 when the process peaks. Prints, per file (or line), the bytes alive per registered
 resource in each run and the difference. tracemalloc slows the run several times over
 and counts Python allocations only, so compare rows, not totals with ``ps``.
+
+``--engine`` runs both under the real engine instead: ``./dev pulumi preview`` of a fresh
+``dev`` stack on a scratch local backend (``engine_run.py``), whose process serves the
+program, so the snapshot is taken in it just the same.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import io
 import os
 import tempfile
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -59,12 +63,33 @@ def measure(run: Callable[[], int], by: str) -> tuple[dict[str, int], int]:
     return sizes, resources
 
 
+def _engine_preview(scratch: Path, program: Sequence[str]) -> int:
+    """``./dev pulumi preview`` of the generated registry in this process (``engine_run.py``)
+    on a local backend under ``scratch``; the number of resources it creates."""
+    import json
+
+    from benchmarks import engine_benchmark, engine_run
+    from benchmarks.generated_registry import PLAN_ARGUMENTS
+    from tools.pulumi_cli import LOCAL_VARIABLE
+    from tools.standin.gcp_provider import STATE_VARIABLE
+
+    os.environ.update({LOCAL_VARIABLE: str(scratch / "local"), STATE_VARIABLE: str(scratch / "gcp.json")})
+    output = scratch / "preview.json"
+    flags = engine_benchmark.pulumi_config_flags(PLAN_ARGUMENTS)
+    with redirect_stdout(io.StringIO()):
+        code = engine_run.main([str(output), *program, "--", *engine_benchmark.PREVIEW, *flags])
+    if code != 0:
+        raise SystemExit(f"pulumi preview exited {code}")
+    return sum(engine_benchmark.created(json.loads(output.read_text())).values())
+
+
 def main() -> None:
     """Command line: see the module's docstring."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=300)
     parser.add_argument("--by", choices=["filename", "lineno"], default="filename")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--engine", action="store_true", help="under the real engine's preview (./dev pulumi)")
     args = parser.parse_args()
     os.environ["BENCH_TASKS"] = str(args.tasks)
     from benchmarks import floor, host
@@ -75,13 +100,18 @@ def main() -> None:
     with redirect_stdout(out):
         cli(PLAN_ARGUMENTS)  # the floor's input; also imports everything before measuring
     overrides = PLAN_ARGUMENTS[4:][1::2]
-    program, count = measure(lambda: len(host.run("dev", overrides).resources), args.by)
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as plan_file:
-        plan_file.write(out.getvalue())
-        plan_file.flush()
-        base, floor_count = measure(
-            lambda: len(host.run("dev", (), floor.FLOOR_PROGRAM, [plan_file.name]).resources), args.by
-        )
+    with tempfile.TemporaryDirectory() as scratch:
+        plan_file = Path(scratch, "plan.json")
+        plan_file.write_text(out.getvalue())
+        if args.engine:
+            floor_args = ["--program", str(floor.FLOOR_PROGRAM), "--program-arg", str(plan_file)]
+            program, count = measure(lambda: _engine_preview(Path(scratch), []), args.by)
+            base, floor_count = measure(lambda: _engine_preview(Path(scratch), floor_args), args.by)
+        else:
+            program, count = measure(lambda: len(host.run("dev", overrides).resources), args.by)
+            base, floor_count = measure(
+                lambda: len(host.run("dev", (), floor.FLOOR_PROGRAM, [str(plan_file)]).resources), args.by
+            )
     assert count == floor_count, (count, floor_count)
     print(f"{count} resources; bytes alive per resource when the SDK is done waiting")
     print(f"{'where':<64} {'program':>8} {'floor':>8} {'extra':>8}")

@@ -19,6 +19,7 @@ and prints, for each pair, the best wall and CPU time, the largest peak RSS, the
 ratios, and how each grows from the smallest size to the next.
 
     ./dev bench [--sizes 100 1000 10000] [--repeat 3]
+    ./dev bench --engine [--sizes 100 1000] [--repeat 3]   # the real engine's rows instead (engine_benchmark.py)
 """
 
 from __future__ import annotations
@@ -101,7 +102,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--engine", action="store_true", help="the real engine's previews instead (minutes; engine_benchmark.py)"
+    )
     args = parser.parse_args()
+    if args.engine:
+        from benchmarks import engine_benchmark  # it imports this module
+
+        engine_benchmark.main(args.sizes, args.repeat)
+        return
 
     walls: dict[str, dict[int, float]] = {"offline": {}, "host": {}, "host*": {}}
     print(

@@ -7,7 +7,7 @@ import pulumi_gcp as gcp
 
 from infra import naming
 from infra.project_apis import ProjectApis
-from infra.settings import Settings
+from infra.settings import ALERT_NOTIFICATION_CHANNELS, LABELS, Settings
 
 UNDELIVERED = "pubsub.googleapis.com/subscription/num_undelivered_messages"
 
@@ -137,12 +137,12 @@ def dead_letter_alert(settings: Settings, apis: ProjectApis) -> gcp.monitoring.A
             )
         ],
         notification_channels=settings.secret_if(
-            "alert_notification_channels", list(settings.alert_notification_channels)
+            ALERT_NOTIFICATION_CHANNELS, list(settings.alert_notification_channels)
         ),
         documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
             content=documentation(settings), mime_type="text/markdown"
         ),
         alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close="604800s"),
-        user_labels=settings.secret_if("labels", settings.resource_labels),
+        user_labels=settings.secret_if(LABELS, settings.resource_labels),
         opts=pulumi.ResourceOptions(depends_on=apis.needs("monitoring.googleapis.com")),
     )

@@ -101,3 +101,19 @@ def job_path(project: str, region: str, job: str) -> str:
 def service_account_path(project: str, email: str) -> str:
     """``projects/{project}/serviceAccounts/{email}``."""
     return f"projects/{project}/serviceAccounts/{email}"
+
+
+def cloud_run_service_path(project: str, region: str, service: str) -> str:
+    """``projects/{project}/locations/{region}/services/{service}`` (Cloud Run Admin API v2)."""
+    return f"projects/{project}/locations/{region}/services/{service}"
+
+
+def project_service_id(project: str, service: str) -> str:
+    """``{project}/{service}``: the provider's id of an enabled API (terraform-provider-google
+    resource_google_project_service.go; ``pulumi import ... your-project-id/iam.googleapis.com``)."""
+    return f"{project}/{service}"
+
+
+def service_identity_path(project: str, service: str) -> str:
+    """``projects/{project}/services/{service}``: the provider's id of a service identity."""
+    return f"projects/{project}/services/{service}"

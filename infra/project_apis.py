@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.ownership import PACKAGE
+from infra.ownership import PROJECT_APIS_COMPONENT
 from infra.settings import Settings
 
 # Each API and why it is needed (the service names are each API's host in Google's API
@@ -40,7 +40,7 @@ class ProjectApis(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: ProjectApisArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(f"{PACKAGE}:index:ProjectApis", name, None, opts)
+        super().__init__(PROJECT_APIS_COMPONENT, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.services = {
             api: gcp.projects.Service(

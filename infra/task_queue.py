@@ -11,7 +11,7 @@ from infra import naming, ownership
 from infra.project_apis import ProjectApis
 from infra.registry import Task
 from infra.scheduler import declare_job
-from infra.settings import Settings
+from infra.settings import LABELS, SERVICE_URL, Settings
 from infra.shared_iam import SharedIam
 
 # Dead letters are kept on the subscription and on the topic (so a new subscription can
@@ -66,7 +66,7 @@ class TaskQueue(pulumi.ComponentResource):
         task, settings, shared = args.task, args.settings, args.shared
         super().__init__(ownership.TASK_COMPONENT, name, None, opts)
         names = naming.task_names(settings.environment, task.path)
-        labels = settings.secret_if("labels", settings.resource_labels)
+        labels = settings.secret_if(LABELS, settings.resource_labels)
         child = pulumi.ResourceOptions(parent=self)
         # Topics are the roots of a task's resources (everything else refers to one), so
         # they alone wait for the Pub/Sub API.
@@ -95,10 +95,10 @@ class TaskQueue(pulumi.ComponentResource):
             topic=self.topic.id,
             ack_deadline_seconds=task.ack_deadline,
             push_config=gcp.pubsub.SubscriptionPushConfigArgs(
-                push_endpoint=settings.secret_if("service_url", settings.push_endpoint),
+                push_endpoint=settings.secret_if(SERVICE_URL, settings.push_endpoint),
                 oidc_token=gcp.pubsub.SubscriptionPushConfigOidcTokenArgs(
                     service_account_email=shared.push_account_email,
-                    audience=settings.input("service_url"),
+                    audience=settings.input(SERVICE_URL),
                 ),
             ),
             retry_policy=gcp.pubsub.SubscriptionRetryPolicyArgs(

@@ -6,7 +6,9 @@ Each ``validate_*`` function takes the policy SDK's arguments and a ``report`` c
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -15,11 +17,20 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+# The pack runs in its own virtualenv (PulumiPolicy.yaml) from the repository's policy/
+# folder; the catalogue of resource kinds (infra/ownership.py, standard library only) is
+# read from the repository root beside it.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from infra import ownership  # noqa: E402 - needs the repository root on sys.path
+
 Report = Callable[..., None]
-SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
-TOPIC = "gcp:pubsub/topic:Topic"
+SUBSCRIPTION = ownership.SUBSCRIPTION_TYPE
+TOPIC = ownership.TOPIC_TYPE
 # Types that carry GCP labels in this stack, and the input that holds them.
-LABELLED = {TOPIC: "labels", SUBSCRIPTION: "labels", "gcp:monitoring/alertPolicy:AlertPolicy": "userLabels"}
+LABELLED = {kind.token: kind.labels for kind in ownership.KINDS if kind.labels}
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 _AUTHORITATIVE_SUFFIXES = ("IAMBinding", "IAMPolicy", "IamBinding", "IamPolicy")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from infra.errors import InvalidInput
 from tests import fake_registry
-from tools import runner
+from tools import runner, stack_config
 
 BASE_CONFIG = {
     "gcp:project": "test-proj",
@@ -30,10 +31,33 @@ def routes(monkeypatch) -> list[Any]:
     return fresh
 
 
+def as_written(value: str) -> Any:
+    """A test's config value as a stack file holds it: JSON text of an object or a list
+    is that object or list (YAML's flow style is JSON), anything else a string. Text
+    that repeats a name stays a string, as ``--config`` would hand it over, so the
+    program's own check of repeated names is reached."""
+    repeated = False
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeated
+        repeated = repeated or len({name for name, _ in pairs}) < len(pairs)
+        return dict(pairs)
+
+    try:
+        parsed = json.loads(value, object_pairs_hook=unique)
+    except (ValueError, RecursionError):
+        return value
+    return parsed if isinstance(parsed, dict | list) and not repeated else value
+
+
 @pytest.fixture
 def run(routes) -> Callable[..., runner.Plan]:
-    """``run(**config)`` plans the stack ``test`` with BASE_CONFIG plus ``config``
-    (keys without a namespace get ``gyrinx-tasks:``; ``None`` removes a key)."""
+    """``run(**config)`` plans the stack ``test`` as if ``Pulumi.test.yaml``'s ``config:``
+    held BASE_CONFIG plus ``config`` (keys without a namespace get ``gyrinx-tasks:``;
+    ``None`` removes a key; each value as :func:`as_written` reads it). The stack goes
+    through the same merge as ``pulumi preview`` (``stack_config.merge``): the
+    repository's ``Pulumi.yaml`` supplies its defaults and the CLI's checks apply, so a
+    default changed there reaches every test."""
 
     def _run(stack: str = "test", **overrides: Any) -> runner.Plan:
         config = dict(BASE_CONFIG)
@@ -43,7 +67,8 @@ def run(routes) -> Callable[..., runner.Plan]:
                 config.pop(full, None)
             else:
                 config[full] = value
-        return runner.run_plan(stack, config=config)
+        written = {key: as_written(value) for key, value in config.items()}
+        return runner.run_plan(stack, config=stack_config.merge(stack, written))
 
     return _run
 

@@ -85,15 +85,6 @@ class Engine:
         return destination
 
 
-def engine_urn(urn: str) -> str:
-    """The URN the engine gives what the offline plan calls ``urn``. The engine leaves the
-    root stack's type out of a child's qualified type (pulumi/pulumi
-    pkg/resource/deploy/deployment.go, generateURN: ``parent.QualifiedType() !=
-    resource.RootStackType``); the SDK's mock monitor, which the plan runs under, keeps it
-    (pulumi/runtime/mocks.py, make_urn). tests/test_engine.py's strict xfail shows the drift."""
-    return urn.replace("::pulumi:pulumi:Stack$", "::")
-
-
 @dataclass(frozen=True)
 class Planned:
     """One registration of the offline plan as the engine names it."""
@@ -110,14 +101,14 @@ class Planned:
 def planned(plan: Any) -> dict[str, Planned]:
     """The plan's registrations by engine URN, every URN in them spelled as the engine does."""
     return {
-        engine_urn(r.urn): Planned(
-            engine_urn(r.urn),
+        r.urn: Planned(
+            r.urn,
             r.type,
             r.name,
-            engine_urn(r.parent),
+            r.parent,
             r.inputs,
-            tuple(sorted(engine_urn(u) for u in r.dependencies)),
-            {key: tuple(sorted(engine_urn(u) for u in urns)) for key, urns in r.property_dependencies.items() if urns},
+            tuple(sorted(u for u in r.dependencies)),
+            {key: tuple(sorted(u for u in urns)) for key, urns in r.property_dependencies.items() if urns},
         )
         for r in plan.registrations
     }

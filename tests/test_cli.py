@@ -60,3 +60,26 @@ def test_dev_refuses_a_python_older_than_the_project_supports():
     )
     assert result.returncode == 2
     assert "needs Python 3.11 or later" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "arguments"),
+    [
+        ("guard", ["preview.json"]),
+        ("plan", ["--stack", "dev", "--diff", "preview.json"]),
+        ("drain-check", ["--stack", "dev", "--preview", "preview.json"]),
+        ("approval", ["--pull", "preview.json", "--reviews", "preview.json", "--permissions", "preview.json"]),
+    ],
+)
+def test_file_arguments_are_taken_from_where_the_user_typed_the_command(command, arguments, tmp_path, monkeypatch):
+    """./dev changes to the project before running a tool and passes the caller's directory
+    (GYRINX_TASKS_CALLER_DIR): a relative path names a file there, not in the project."""
+    from tools import arguments as shared
+
+    monkeypatch.setenv(shared.CALLER_DIR_ENV, str(tmp_path))
+    parsed = cli.parser().parse_args([command, *arguments])
+    paths = [value for value in vars(parsed).values() if isinstance(value, Path)]
+    paths += [
+        item for value in vars(parsed).values() if isinstance(value, list) for item in value if isinstance(item, Path)
+    ]
+    assert paths and all(path == tmp_path / "preview.json" for path in paths)

@@ -46,12 +46,20 @@ def registry_backoffs(stack: str) -> set[tuple[int, int]]:
 def test_the_default_is_the_fewest_attempts_that_last_the_window(backoff):
     attempts = default_delivery_attempts(*backoff)
     assert DELIVERY_ATTEMPTS[0] <= attempts <= DELIVERY_ATTEMPTS[1]
-    assert retry_window(*backoff, attempts) >= RETRY_WINDOW
-    assert attempts == DELIVERY_ATTEMPTS[0] or retry_window(*backoff, attempts - 1) < RETRY_WINDOW
+    window = retry_window(*backoff, attempts)
+    assert window >= RETRY_WINDOW, (
+        f"backoff {backoff[0]}-{backoff[1]} s with the default {attempts} attempts retries for only {window} s, "
+        f"less than the {RETRY_WINDOW} s an outage may last"
+    )
+    fewer = retry_window(*backoff, attempts - 1)
+    assert attempts == DELIVERY_ATTEMPTS[0] or fewer < RETRY_WINDOW, (
+        f"backoff {backoff[0]}-{backoff[1]} s: {attempts - 1} attempts already retry for {fewer} s, "
+        f"so the default {attempts} is not the fewest that reach {RETRY_WINDOW} s"
+    )
 
 
 @pytest.mark.parametrize("backoff", [(0, 600), (10, 30)])
-def test_a_backoff_that_cannot_last_the_window_gets_the_maximum_and_a_warning(run, routes, backoff):
+def test_a_backoff_that_cannot_last_the_window_gets_the_maximum_and_a_warning(routes, backoff):
     routes.append(route("t", min_retry_delay=backoff[0], max_retry_delay=backoff[1], max_delivery_attempts=None))
     _, tasks = runner.load_stack("example", ["registry=tests.fake_registry:ROUTES", "flags={}"])
     assert default_delivery_attempts(*backoff) == DELIVERY_ATTEMPTS[1]

@@ -87,11 +87,22 @@ def test_a_stack_may_keep_dead_letters_fewer_days(run, routes):
     assert _dead_letter_retentions(run(deadLetterRetentionDays="7")) == {f"{7 * SECONDS_PER_DAY}s"}
 
 
-@pytest.mark.parametrize("value", ["0", str(MAX_RETENTION_DAYS + 1), "seven", "-1", "1.5"])
+@pytest.mark.parametrize("value", ["0", str(MAX_RETENTION_DAYS + 1), "-1"])
 def test_a_retention_outside_1_to_31_days_is_refused(run, routes, value):
     routes.append(route("send"))
     problem = only_problem(run, deadLetterRetentionDays=value)
     assert problem.startswith("config gyrinx-tasks:deadLetterRetentionDays:") and repr(value) in problem
+
+
+@pytest.mark.parametrize("value", ["seven", "1.5"])
+def test_a_retention_that_is_not_an_integer_is_refused_by_the_clis_type_check(run, routes, value):
+    """Pulumi.yaml declares the key an integer, so the CLI refuses it first
+    (``validateStackConfigValue``, tools/stack_config.py)."""
+    routes.append(route("send"))
+    with pytest.raises(
+        stack_config.StackConfigError, match="configuration key 'deadLetterRetentionDays' must be of type 'integer'"
+    ):
+        run(deadLetterRetentionDays=value)
 
 
 def test_the_alert_tells_how_long_dead_letters_are_kept(run, routes):

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "policy"))
 import policies
 
+from infra import ownership
 from tests.stack_plans import stack_plan
 from tools import stack_config
 
@@ -60,11 +61,11 @@ def test_pull_subscriptions_are_not_push_checked():
 
 def test_public_members_fail_and_others_pass():
     bad = {"role": "roles/pubsub.publisher", "member": "allUsers"}
-    assert violations(policies.validate_no_public_members, "gcp:pubsub/topicIAMMember:TopicIAMMember", bad) == [
+    assert violations(policies.validate_no_public_members, ownership.TOPIC_IAM_MEMBER_TYPE, bad) == [
         "grants roles/pubsub.publisher to allUsers"
     ]
     ok = {"role": "roles/pubsub.publisher", "member": "serviceAccount:a@b"}
-    assert violations(policies.validate_no_public_members, "gcp:pubsub/topicIAMMember:TopicIAMMember", ok) == []
+    assert violations(policies.validate_no_public_members, ownership.TOPIC_IAM_MEMBER_TYPE, ok) == []
 
 
 def test_public_members_in_a_binding_list_fail():
@@ -78,7 +79,7 @@ def test_public_members_in_a_binding_list_fail():
         ("gcp:pubsub/topicIAMBinding:TopicIAMBinding", 1),
         ("gcp:pubsub/subscriptionIAMPolicy:SubscriptionIAMPolicy", 1),
         ("gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding", 1),
-        ("gcp:pubsub/topicIAMMember:TopicIAMMember", 0),
+        (ownership.TOPIC_IAM_MEMBER_TYPE, 0),
     ],
 )
 def test_authoritative_iam_fails_and_members_pass(resource_type, count):
@@ -89,7 +90,7 @@ def test_environment_label_is_required_on_labelled_resources():
     assert violations(policies.validate_environment_label, policies.TOPIC, {"labels": {"environment": "dev"}}) == []
     assert violations(policies.validate_environment_label, policies.TOPIC, {"labels": {"team": "x"}})
     assert violations(policies.validate_environment_label, policies.SUBSCRIPTION, {})
-    assert violations(policies.validate_environment_label, "gcp:cloudscheduler/job:Job", {}) == []
+    assert violations(policies.validate_environment_label, ownership.JOB_TYPE, {}) == []
 
 
 def stack_resources(registrations) -> list[SimpleNamespace]:

@@ -14,11 +14,11 @@ from tests.stack_plans import stack_plan
 from tools import stack_config
 from tools.mocks import project_number
 
-TOPIC = "gcp:pubsub/topic:Topic"
-SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
-JOB = "gcp:cloudscheduler/job:Job"
-TOPIC_IAM = "gcp:pubsub/topicIAMMember:TopicIAMMember"
-SUBSCRIPTION_IAM = "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember"
+TOPIC = ownership.TOPIC_TYPE
+SUBSCRIPTION = ownership.SUBSCRIPTION_TYPE
+JOB = ownership.JOB_TYPE
+TOPIC_IAM = ownership.TOPIC_IAM_MEMBER_TYPE
+SUBSCRIPTION_IAM = ownership.SUBSCRIPTION_IAM_MEMBER_TYPE
 AGENT = f"serviceAccount:service-{project_number('test-proj')}@gcp-sa-pubsub.iam.gserviceaccount.com"
 TOPIC_ID = "projects/test-proj/topics/test--gyrinx.tasks--app.tasks.send_email"
 DLQ_ID = f"{TOPIC_ID}-dlq"
@@ -119,7 +119,7 @@ def test_service_agent_may_subscribe_to_the_push_subscription(plan):
 def test_iam_members_depend_on_the_resources_they_grant_on(plan):
     sub = plan.by_name(SUBSCRIPTION, "send_email-sub")
     dlq = plan.by_name(TOPIC, "send_email-dlq")
-    agent = plan.by_name("gcp:projects/serviceIdentity:ServiceIdentity", "pubsub-service-agent")
+    agent = plan.by_name(ownership.SERVICE_IDENTITY_KIND.token, "pubsub-service-agent")
     subscriber = plan.by_name(SUBSCRIPTION_IAM, "send_email-sub-subscriber")
     publisher = plan.by_name(TOPIC_IAM, "send_email-dlq-publisher")
     assert subscriber.property_dependencies["subscription"] == [sub.urn]
@@ -208,12 +208,12 @@ def test_a_flag_for_another_switch_does_not_pause(scheduled, routes):
 
 
 def test_stack_ensures_the_pubsub_service_identity(plan):
-    identity = plan.by_name("gcp:projects/serviceIdentity:ServiceIdentity", "pubsub-service-agent")
+    identity = plan.by_name(ownership.SERVICE_IDENTITY_KIND.token, "pubsub-service-agent")
     assert identity.inputs == {"project": "test-proj", "service": "pubsub.googleapis.com"}
 
 
 def test_stack_creates_the_push_account_by_default(plan):
-    account = plan.by_name("gcp:serviceaccount/account:Account", "push-service-account")
+    account = plan.by_name(ownership.SERVICE_ACCOUNT_TYPE, "push-service-account")
     assert account.inputs["accountId"] == "pubsub-invoker"
 
 
@@ -223,7 +223,7 @@ def test_an_existing_push_account_is_used_not_created(run, routes):
     assert of_type(plan, ":Account") == []
     sub = plan.by_name(SUBSCRIPTION, "t-sub")
     assert sub.inputs["pushConfig"]["oidcToken"]["serviceAccountEmail"] == "invoker@other-proj.iam.gserviceaccount.com"
-    grant = plan.by_name("gcp:serviceaccount/iAMMember:IAMMember", "push-token-creator")
+    grant = plan.by_name(ownership.SERVICE_ACCOUNT_IAM_MEMBER_KIND.token, "push-token-creator")
     assert (
         grant.inputs["serviceAccountId"]
         == "projects/test-proj/serviceAccounts/invoker@other-proj.iam.gserviceaccount.com"
@@ -231,7 +231,7 @@ def test_an_existing_push_account_is_used_not_created(run, routes):
 
 
 def test_service_agent_may_mint_tokens_as_the_push_account(plan):
-    grant = plan.by_name("gcp:serviceaccount/iAMMember:IAMMember", "push-token-creator")
+    grant = plan.by_name(ownership.SERVICE_ACCOUNT_IAM_MEMBER_KIND.token, "push-token-creator")
     assert grant.inputs == {
         "serviceAccountId": "projects/test-proj/serviceAccounts/pubsub-invoker@test-proj.iam.gserviceaccount.com",
         "role": "roles/iam.serviceAccountTokenCreator",
@@ -241,9 +241,7 @@ def test_service_agent_may_mint_tokens_as_the_push_account(plan):
 
 def test_push_account_may_invoke_the_cloud_run_service_when_named(run, routes):
     routes.append(route("t"))
-    grant = run(cloudRunService="gyrinx").by_name(
-        "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "push-run-invoker"
-    )
+    grant = run(cloudRunService="gyrinx").by_name(ownership.CLOUD_RUN_IAM_MEMBER_KIND.token, "push-run-invoker")
     assert grant.inputs == {
         "project": "test-proj",
         "location": "europe-west2",
@@ -309,8 +307,8 @@ def test_every_normalised_field_is_declared_as_google_reports_it(stack):
 
 # --- a fresh project's first `pulumi up` ---------------------------------------------------
 
-SERVICE = "gcp:projects/service:Service"
-ACCOUNT_IAM = "gcp:serviceaccount/iAMMember:IAMMember"
+SERVICE = ownership.PROJECT_SERVICE_KIND.token
+ACCOUNT_IAM = ownership.SERVICE_ACCOUNT_IAM_MEMBER_KIND.token
 
 
 def urn_of(plan, type_: str, name: str) -> str:
@@ -369,10 +367,10 @@ def test_every_api_the_stack_needs_is_enabled_and_never_disabled(plan):
     [
         (TOPIC, "pubsub.googleapis.com"),
         (JOB, "cloudscheduler.googleapis.com"),
-        ("gcp:monitoring/alertPolicy:AlertPolicy", "monitoring.googleapis.com"),
-        ("gcp:serviceaccount/account:Account", "iam.googleapis.com"),
-        ("gcp:projects/serviceIdentity:ServiceIdentity", "serviceusage.googleapis.com"),
-        ("gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "run.googleapis.com"),
+        (ownership.ALERT_POLICY_TYPE, "monitoring.googleapis.com"),
+        (ownership.SERVICE_ACCOUNT_TYPE, "iam.googleapis.com"),
+        (ownership.SERVICE_IDENTITY_KIND.token, "serviceusage.googleapis.com"),
+        (ownership.CLOUD_RUN_IAM_MEMBER_KIND.token, "run.googleapis.com"),
     ],
 )
 def test_resources_wait_for_the_api_they_need(run, routes, type_, api):

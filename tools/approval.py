@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.inputs import read_json
+from tools.arguments import caller_path
 from tools.errors import ToolError
 
 APPROVAL = "allow-task-deletions"
@@ -190,10 +191,12 @@ def merged_pull(pulls: Any, commit: str, base: str) -> int | None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``approval``."""
     parser.add_argument("--base", default="main", help="the branch the pull request must be into (default main)")
-    parser.add_argument("--pull", type=Path, help="GET /repos/{owner}/{repo}/pulls/{number}, saved as JSON")
-    parser.add_argument("--reviews", type=Path, help="GET .../pulls/{number}/reviews (gh api --paginate --slurp)")
+    parser.add_argument("--pull", type=caller_path, help="GET /repos/{owner}/{repo}/pulls/{number}, saved as JSON")
     parser.add_argument(
-        "--permissions", type=Path, help="a JSON list of GET .../collaborators/{login}/permission answers"
+        "--reviews", type=caller_path, help="GET .../pulls/{number}/reviews (gh api --paginate --slurp)"
+    )
+    parser.add_argument(
+        "--permissions", type=caller_path, help="a JSON list of GET .../collaborators/{login}/permission answers"
     )
     parser.add_argument("--merged-as", metavar="SHA", help="the deployed commit: the pull request must be merged as it")
     parser.add_argument(
@@ -203,7 +206,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--pulls-of-commit",
-        type=Path,
+        type=caller_path,
         metavar="FILE",
         help="GET .../commits/{sha}/pulls: print the number of the pull request merged as --merged-as, then stop",
     )

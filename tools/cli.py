@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from infra.errors import GyrinxTasksError
 from tools import (
     approval,
+    config_docs,
     deletion_guard,
     drain_check,
     export_registry,
@@ -55,6 +56,11 @@ COMMANDS: dict[str, Command] = {
         "rewrite plans/<stack>.json, the review files, for every Pulumi.<stack>.yaml",
         plan_command.add_plans_arguments,
         plan_command.refresh_plans,
+    ),
+    "config-docs": Command(
+        "rewrite Pulumi.yaml's config: block and docs/configuration.md's key table from infra/settings.py KEYS",
+        config_docs.add_arguments,
+        config_docs.run,
     ),
     "guard": Command(
         "fail when a preview deletes or replaces more than it should", deletion_guard.add_arguments, deletion_guard.run

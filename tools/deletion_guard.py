@@ -71,8 +71,9 @@ from typing import Any
 
 from infra.inputs import parse_json, read_text
 from infra.ownership import TASK_COMPONENT, child_of
-from tools import misroutes, plan_command, plan_diff, stack_config
+from tools import misroutes, plan_diff, stack_config
 from tools.approval import APPROVAL
+from tools.arguments import caller_path
 from tools.errors import ToolError
 from tools.misroutes import Misroute
 
@@ -128,7 +129,7 @@ _TYPE_DELIMITER = "$"
 _ERROR_SEVERITY = "error"
 
 # Generated review files: a pull request's changes there never name a task.
-GENERATED_DIR = plan_command.PLANS_DIR.relative_to(stack_config.PROJECT_DIR).as_posix() + "/"
+GENERATED_DIR = stack_config.PLANS_DIR.relative_to(stack_config.PROJECT_DIR).as_posix() + "/"
 _DIFF_HEADER = re.compile(r"^diff --git [^\n]*$", re.MULTILINE)
 _IDENTIFIER = re.compile(r"\w+")
 
@@ -544,11 +545,13 @@ def parse_share(value: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``guard``."""
     parser.add_argument(
-        "preview", type=Path, help="`pulumi preview --json` output, or `./dev plan --diff OLD.json --json` output"
+        "preview",
+        type=caller_path,
+        help="`pulumi preview --json` output, or `./dev plan --diff OLD.json --json` output",
     )
     parser.add_argument(
         "--mentioned-in",
-        type=Path,
+        type=caller_path,
         action="append",
         default=[],
         metavar="FILE",

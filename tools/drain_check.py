@@ -37,12 +37,12 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from infra.ownership import SUBSCRIPTION_TYPE
 from infra.settings import LOCAL_STACK
 from tools import deletion_guard
+from tools.arguments import caller_path
 from tools.errors import ToolError, read_json
 from tools.standin.pubsub_emulator import EmulatorPubSub
 
@@ -281,7 +281,7 @@ def report(counts: Sequence[Count], stopped: Sequence[Count], allowed: set[str])
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--stack``, ``--preview`` and the approvals."""
     parser.add_argument("--stack", required=True, help="the stack the preview is of (local: the emulator)")
-    parser.add_argument("--preview", required=True, type=Path, help="what `pulumi preview --json` printed")
+    parser.add_argument("--preview", required=True, type=caller_path, help="what `pulumi preview --json` printed")
     parser.add_argument(
         "--allow-drop",
         action="append",

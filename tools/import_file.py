@@ -41,8 +41,8 @@ from typing import Any
 
 from infra import naming, ownership
 from infra.settings import Settings
-from tools import plan_diff, runner
-from tools.arguments import add_stack_arguments
+from tools import runner
+from tools.arguments import add_stack_arguments, caller_path
 from tools.errors import ToolError, read_json
 from tools.mocks import Registration
 from tools.runner import Plan
@@ -52,7 +52,7 @@ SUBSCRIPTION = ownership.SUBSCRIPTION_TYPE
 JOB = ownership.JOB_TYPE
 # The push service account: a shared resource (SharedIam's child, shared_iam.py), not a
 # task's, declared only when the stack creates it.
-ACCOUNT = "gcp:serviceaccount/account:Account"
+ACCOUNT = ownership.SERVICE_ACCOUNT_TYPE
 # What Pub/Sub reports as a subscription's topic once that topic was deleted (Subscription
 # REST reference, field "topic"; google-cloud-sdk generated_clients/apis/pubsub/v1/pubsub_v1_messages.py).
 DELETED_TOPIC = "_deleted-topic_"
@@ -145,40 +145,38 @@ KINDS: tuple[Kind, ...] = (
 )
 KIND_OF = {kind.type: kind for kind in KINDS}
 
-# Fields a subscription cannot change in place (the diff's IMMUTABLE), less those in its
-# import id, with the value Google leaves out when unset. A topic's, job's and account's
-# immutable fields (name, region, accountId) are all in the import id, so an imported
-# one always matches.
+# Fields a subscription cannot change in place (the catalogue's immutable inputs), less
+# those in its import id and ``tags`` (input only: Google never lists them back), with the
+# value Google leaves out when unset. A topic's, job's and account's immutable fields
+# (name, region, accountId; a topic's tags are input only too) are all in the import id,
+# so an imported one always matches.
 _UNSET = {"enableMessageOrdering": False}
 _IMMUTABLE = {
     SUBSCRIPTION: tuple(
-        (field, _UNSET.get(field, "")) for field in sorted(plan_diff.IMMUTABLE[SUBSCRIPTION] - {"name", "project"})
+        (field, _UNSET.get(field, ""))
+        for field in sorted(ownership.SUBSCRIPTION_KIND.immutable - {"name", "project", "tags"})
     )
 }
 
 
 def import_id(registration: Registration) -> str:
-    """Google's import id (the REST resource name) of a topic, subscription, job or service account."""
-    inputs = registration.inputs
-    if registration.type == TOPIC:
-        return naming.topic_path(inputs["project"], inputs["name"])
-    if registration.type == SUBSCRIPTION:
-        return naming.subscription_path(inputs["project"], inputs["name"])
-    if registration.type == JOB:
-        return naming.job_path(inputs["project"], inputs["region"], inputs["name"])
-    if registration.type == ACCOUNT:
-        email = naming.service_account_email(inputs["accountId"], inputs["project"])
-        return naming.service_account_path(inputs["project"], email)
-    raise ValueError(f"{registration.type} has no Google import id here")
+    """Google's import id (the REST resource name, the catalogue's id) of a resource of a
+    type the catalogue marks adopted."""
+    kind = ownership.KIND_OF.get(registration.type)
+    if kind is None or not kind.adopted or kind.google_id is None:
+        raise ValueError(f"{registration.type} has no Google import id here")
+    return kind.google_id(registration.inputs)
 
 
 def is_adoptable(registration: Registration) -> bool:
     """Whether the app's provisioning made it: a task's child that :mod:`infra.ownership`
-    marks ``adopted``, or the push service account."""
-    if registration.type == ACCOUNT:
-        return True
+    marks ``adopted``, or a shared resource of a kind the catalogue marks adopted (the
+    push service account)."""
     owned = ownership.child_of(registration.type, registration.name)
-    return owned is not None and owned[1].adopted
+    if owned is not None:
+        return owned[1].adopted
+    kind = ownership.KIND_OF.get(registration.type)
+    return kind is not None and kind.adopted
 
 
 @dataclass(frozen=True)
@@ -466,7 +464,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for kind in KINDS:
         parser.add_argument(
             f"--{kind.option}",
-            type=Path,
+            type=caller_path,
             metavar="FILE",
             help=f"the {kind.noun}s that exist: what `{kind.command.split(' >')[0].format(project='PROJECT', region='REGION')}` prints",
         )

@@ -16,9 +16,8 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.sync_await import _sync_await
 
-from infra import naming
+from infra import naming, ownership, sdk_internals
 from tools.stack_config import PROJECT, SECRET_MASK
 
 
@@ -52,42 +51,28 @@ class GoogleMocks(pulumi.runtime.Mocks):
 
     def _outputs(self, typ: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         project = inputs.get("project") or self.project
-        name = str(inputs.get("name") or "")
-        if typ == "gcp:pubsub/topic:Topic":
-            return naming.topic_path(project, name), {}
-        if typ == "gcp:pubsub/subscription:Subscription":
-            return naming.subscription_path(project, name), {}
-        if typ == "gcp:cloudscheduler/job:Job":
-            region = inputs.get("region") or self.region
-            return naming.job_path(project, region, name), {"state": "ENABLED"}
-        if typ == "gcp:projects/service:Service":
-            # The provider's id is "{project}/{service}" (terraform-provider-google
-            # resource_google_project_service.go; `pulumi import ... your-project-id/iam.googleapis.com`).
-            return f"{project}/{inputs['service']}", {}
-        if typ == "gcp:serviceaccount/account:Account":
+        # The id's format is the catalogue's (infra.ownership); what Google computes is here.
+        filled = {**inputs, "project": project, "region": inputs.get("region") or self.region}
+        kind = ownership.KIND_OF.get(typ)
+        resource_id = kind.google_id(filled) if kind is not None and kind.google_id is not None else None
+        computed: dict[str, Any] = {}
+        if typ == ownership.JOB_TYPE:
+            computed = {"state": "ENABLED"}
+        elif typ == ownership.SERVICE_ACCOUNT_TYPE:
             email = naming.service_account_email(inputs["accountId"], project)
-            full = naming.service_account_path(project, email)
-            return full, {"email": email, "name": full, "member": f"serviceAccount:{email}"}
-        if typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+            computed = {"email": email, "name": resource_id, "member": f"serviceAccount:{email}"}
+        elif typ == ownership.SERVICE_IDENTITY_KIND.token:
             service = inputs["service"].split(".")[0]
             email = f"service-{project_number(project)}@gcp-sa-{service}.iam.gserviceaccount.com"
-            return f"projects/{project}/services/{inputs['service']}", {
-                "email": email,
-                "member": f"serviceAccount:{email}",
-            }
-        if typ == "gcp:monitoring/alertPolicy:AlertPolicy":
+            computed = {"email": email, "member": f"serviceAccount:{email}"}
+        elif typ == ownership.ALERT_POLICY_TYPE:
+            # Google assigns the id; a stable stand-in from the display name.
             digest = hashlib.sha256(inputs.get("displayName", "").encode()).hexdigest()[:16]
-            full = f"projects/{project}/alertPolicies/{digest}"
-            return full, {"name": full}
-        if typ.endswith("IAMMember") or typ.endswith("IamMember"):
-            target = (
-                inputs.get("topic")
-                or inputs.get("subscription")
-                or inputs.get("serviceAccountId")
-                or f"projects/{project}/locations/{inputs.get('location')}/services/{name}"
-            )
-            return f"{target}/{inputs['role']}/{inputs['member']}", {"etag": "BwYmock="}
-        return f"{name or typ}-id", {}
+            resource_id = f"projects/{project}/alertPolicies/{digest}"
+            computed = {"name": resource_id}
+        elif typ.endswith("IAMMember") or typ.endswith("IamMember"):
+            computed = {"etag": "BwYmock="}
+        return resource_id or f"{inputs.get('name') or typ}-id", computed
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:
@@ -119,6 +104,10 @@ class Registration:
     delete_before_replace: bool = False
 
 
+# The root stack resource's type (sdk/go/common/tokens/stack_type.go, RootStackType).
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that keeps every registration, options included.
 
@@ -130,13 +119,26 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives the resource: its parent's whole qualified type, then
+        its own, with the root stack's type left out (pulumi/pulumi
+        pkg/resource/deploy/deployment.go, generateURN: ``parent.QualifiedType() !=
+        resource.RootStackType``). The SDK's mock keeps the stack's type and only the
+        parent's last type (pulumi/runtime/mocks.py, make_urn): the real engine wins, and
+        tests/test_engine.py compares the two."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != ROOT_STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def RegisterResource(self, request: Any) -> resource_pb2.RegisterResourceResponse:  # noqa: N802 - gRPC name
         urn = self.make_urn(request.parent, request.type, request.name)
-        if request.type == "pulumi:pulumi:Stack":
+        if request.type == ROOT_STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
         # The SDK's own MockMonitor.RegisterResource does this first: deserialising needs
         # an event loop on this thread (pulumi/runtime/mocks.py).
-        pulumi_mocks._ensure_event_loop()  # type: ignore[attr-defined,no-untyped-call]
+        sdk_internals.ensure_event_loop()
         wire = rpc.deserialize_properties(request.object)
         inputs = _plain(wire)
         custom = bool(request.custom)
@@ -163,7 +165,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         state = {key: wire[key] if rpc.is_rpc_secret(wire.get(key)) else value for key, value in state.items()}
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
         return resource_pb2.RegisterResourceResponse(
-            urn=urn, id=resource_id or "", object=_sync_await(rpc.serialize_properties(state, {}))
+            urn=urn, id=resource_id or "", object=sdk_internals.sync_await(rpc.serialize_properties(state, {}))
         )
 
 
@@ -178,17 +180,4 @@ def configure_mocks(
     registration, as the language host runs it (pulumi/pulumi
     ``sdk/python/cmd/pulumi-language-python-exec``); it refuses a second root stack.
     """
-    # The mock monitor's GetDeploymentInfo ignores its request (pulumi/runtime/mocks.py).
-    features = monitor.GetDeploymentInfo(None).supportedFeatures  # type: ignore[no-untyped-call]
-    pulumi.runtime.configure(
-        pulumi_mocks.MockSettings(  # type: ignore[no-untyped-call]
-            monitor=monitor,
-            monitor_features=set(features),
-            engine=pulumi_mocks.MockEngine(logger),
-            project=PROJECT,
-            stack=stack,
-            dry_run=preview,
-            organization=None,
-            callbacks=None,
-        )
-    )
+    sdk_internals.configure_mocks(monitor, PROJECT, stack, preview, logger)

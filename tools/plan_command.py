@@ -9,10 +9,10 @@ from pathlib import Path
 
 from infra.errors import GyrinxTasksError
 from tools import plan_diff, runner, stack_checks, stack_config
-from tools.arguments import add_stack_arguments
+from tools.arguments import add_stack_arguments, caller_path
 from tools.errors import ToolError, read_json
 
-PLANS_DIR = stack_config.PROJECT_DIR / "plans"
+PLANS_DIR = stack_config.PLANS_DIR
 EXIT_STRICT = 1
 
 
@@ -21,7 +21,7 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     add_stack_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print sorted JSON instead of a table")
     parser.add_argument(
-        "--diff", type=Path, metavar="OLD.json", help="print what changes against an earlier --json plan"
+        "--diff", type=caller_path, metavar="OLD.json", help="print what changes against an earlier --json plan"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when the plan has warnings (CI uses this)")
 

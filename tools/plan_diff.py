@@ -1,10 +1,14 @@
 """What a preview would show between two offline plans: create, update, replace, delete.
 
 Resources are matched by URN, as the engine matches them, so a resource whose parent
-changes (and with it its URN) shows as a delete and a create. A changed input that
-Google cannot update in place (see ``IMMUTABLE``) means replace; any other changed input
-means update. A resource belongs to a task when its parent is that task's component
-(``infra.ownership``): no list of types or name patterns decides it.
+changes (and with it its URN) shows as a delete and a create; two plans of different
+stacks (the stack is in every URN) are refused, since every resource would show as both.
+A changed input that Google cannot update in place (the catalogue's immutable inputs,
+``infra.ownership``) means replace; any other changed input means update. A type the new
+plan declares that the catalogue does not know is refused, never guessed to update. A
+resource belongs to a task when its parent is that task's component
+(``infra.ownership``): no list of types or name patterns decides it. A create shows the
+Google id the resource gets and, for a scheduler job, its schedule.
 """
 
 from __future__ import annotations
@@ -15,30 +19,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.ownership import CHILDREN, PACKAGE, TASK_COMPONENT
+from infra.ownership import JOB_TYPE, KIND_OF, KINDS, PACKAGE, TASK_COMPONENT
 from tools.errors import ToolError
 
-# Inputs whose change replaces the resource: the fields marked `immutable: true` in
-# GoogleCloudPlatform/magic-modules mmv1/products (pubsub/Topic.yaml, pubsub/Subscription.yaml,
-# cloudscheduler/Job.yaml, ...), and every field of an IAM member (its id is made of them). Types not listed update in place.
-_IAM_MEMBER_FIELDS = frozenset(
-    {"project", "topic", "subscription", "serviceAccountId", "location", "name", "role", "member", "condition"}
-)
-IMMUTABLE: Mapping[str, frozenset[str]] = {
-    "gcp:pubsub/topic:Topic": frozenset({"name", "project"}),
-    "gcp:pubsub/subscription:Subscription": frozenset({"name", "project", "topic", "filter", "enableMessageOrdering"}),
-    "gcp:cloudscheduler/job:Job": frozenset({"name", "project", "region"}),
-    "gcp:serviceaccount/account:Account": frozenset({"accountId", "project"}),
-    "gcp:projects/serviceIdentity:ServiceIdentity": frozenset({"project", "service"}),
-    "gcp:projects/service:Service": frozenset({"project", "service"}),
-    "gcp:monitoring/alertPolicy:AlertPolicy": frozenset({"project"}),
-    "gcp:pubsub/topicIAMMember:TopicIAMMember": _IAM_MEMBER_FIELDS,
-    "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember": _IAM_MEMBER_FIELDS,
-    "gcp:serviceaccount/iAMMember:IAMMember": _IAM_MEMBER_FIELDS,
-    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": _IAM_MEMBER_FIELDS,
-}
-# Types whose deletion or replacement loses the messages queued in them.
-HOLDS_MESSAGES = frozenset(child.type for child in CHILDREN if child.holds_messages)
+# Inputs whose change replaces the resource, and the types that hold messages: the
+# catalogue's (infra.ownership.KINDS, read from terraform-provider-google's ForceNew fields).
+IMMUTABLE: Mapping[str, frozenset[str]] = {kind.token: kind.immutable for kind in KINDS}
+HOLDS_MESSAGES = frozenset(kind.token for kind in KINDS if kind.holds_messages)
 OPS = ("create", "update", "replace", "delete")
 _SYMBOL = {"create": "+ ", "update": "~ ", "replace": "+-", "delete": "- "}
 _COLOUR = {"create": "\033[32m", "update": "\033[33m", "replace": "\033[35m", "delete": "\033[31m"}
@@ -48,7 +35,9 @@ _RESET = "\033[0m"
 @dataclass(frozen=True)
 class Change:
     """One resource's change: ``op`` is one of ``OPS``; ``fields`` maps each changed
-    input to its ``(old, new)`` value (absent values are None)."""
+    input to its ``(old, new)`` value (absent values are None). A create also carries the
+    Google id it will have (None where Google assigns it) and, for a scheduler job, its
+    schedule and time zone."""
 
     op: str
     type: str
@@ -56,6 +45,8 @@ class Change:
     urn: str
     task: str | None = None
     fields: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    google_id: str | None = None
+    schedule: str | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -77,6 +68,8 @@ class Change:
             "task": self.task,
             "keys": list(self.keys),
             "fields": {key: {"old": old, "new": new} for key, (old, new) in sorted(self.fields.items())},
+            "id": self.google_id,
+            "schedule": self.schedule,
         }
 
 
@@ -113,14 +106,60 @@ def task_of(resource: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]])
     return str(parent["name"]) if parent is not None and parent["type"] == TASK_COMPONENT else None
 
 
+def stack_of(index: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The stack a plan's URNs name (``urn:pulumi:{stack}::{project}::...``), or None."""
+    stacks = {urn.split("::", 1)[0].removeprefix("urn:pulumi:") for urn in index if urn.startswith("urn:pulumi:")}
+    return stacks.pop() if len(stacks) == 1 else None
+
+
+def _check(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse two plans of different stacks, and a new plan with a type the catalogue lacks."""
+    old_stack, new_stack = stack_of(before), stack_of(after)
+    if old_stack and new_stack and old_stack != new_stack:
+        raise ToolError(
+            f"the earlier plan is stack {old_stack}'s, not stack {new_stack}'s (its URNs name the stack): every "
+            f"resource would show as deleted and created; diff stack {new_stack} against its own plan "
+            f"(plans/{new_stack}.json), or pass --stack {old_stack}"
+        )
+    unknown = sorted({resource["type"] for resource in after.values()} - set(KIND_OF))
+    if unknown:
+        raise ToolError(
+            f"the new plan declares {', '.join(unknown)}, not in the catalogue of resource kinds "
+            "(infra/ownership.py KINDS): add an entry with its immutable inputs, or a change to it cannot be "
+            "told from a replacement"
+        )
+
+
+def _created(resource: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]]) -> Change:
+    inputs = resource.get("inputs", {})
+    builder = KIND_OF[resource["type"]].google_id
+    try:
+        google_id = builder(inputs) if builder is not None else None
+    except KeyError:  # an input the id needs is not in the plan (unknown until created)
+        google_id = None
+    schedule = None
+    if resource["type"] == JOB_TYPE and "schedule" in inputs:
+        schedule = " ".join(str(inputs[key]) for key in ("schedule", "timeZone") if key in inputs)
+    return Change(
+        "create",
+        resource["type"],
+        resource["name"],
+        resource["urn"],
+        task_of(resource, index),
+        google_id=google_id,
+        schedule=schedule,
+    )
+
+
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
-    """The changes that turn plan ``old`` into plan ``new``, sorted by op, type, name."""
+    """The changes that turn plan ``old`` into plan ``new``, sorted by op, type, name.
+    ToolError for plans of two stacks, or a new plan with a type the catalogue lacks."""
     before, after = _resources(old, "the earlier plan"), _resources(new, "the new plan")
+    _check(before, after)
     changes = []
     for urn in set(before) | set(after):
         if urn not in before:
-            resource = after[urn]
-            changes.append(Change("create", resource["type"], resource["name"], urn, task_of(resource, after)))
+            changes.append(_created(after[urn], after))
         elif urn not in after:
             resource = before[urn]
             changes.append(Change("delete", resource["type"], resource["name"], urn, task_of(resource, before)))
@@ -133,7 +172,7 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
                 if old_inputs.get(key) != new_inputs.get(key)
             }
             if changed:
-                op = "replace" if set(changed) & IMMUTABLE.get(resource["type"], frozenset()) else "update"
+                op = "replace" if set(changed) & KIND_OF[resource["type"]].immutable else "update"
                 changes.append(Change(op, resource["type"], resource["name"], urn, task_of(resource, after), changed))
     return sorted(changes, key=lambda c: (OPS.index(c.op), c.type, c.name, c.urn))
 
@@ -195,6 +234,10 @@ def render(changes: list[Change], summary: Summary, against: str, colour: bool |
     for change in changes:
         owner = f"  (task {change.task})" if change.task else ""
         lines.append(paint(change.op, f"  {_SYMBOL[change.op]} {change.op:<8} {change.type}  {change.name}{owner}"))
+        if change.op == "create" and not is_component(change.type):
+            lines.append(f"        id: {change.google_id or '(assigned by Google)'}")
+            if change.schedule:
+                lines.append(f"        schedule: {change.schedule}")
         for key, (old, new) in sorted(change.fields.items()):
             lines.append(f"        {key}: {_value(old)} → {_value(new)}")
         if change.loses_messages:

@@ -609,6 +609,14 @@ def prepare(args: Sequence[str], out: TextIO = sys.stderr) -> Invocation:
     local.prepare(cli)
     command = command_of(args)
     env = local.env(cli, local.import_home if command == "import" else None)
+    if command == "preview":
+        # A preview persists nothing (the diy backend gives it a DiscardPersister), yet the
+        # SnapshotManager serialises and verifies the whole snapshot after every step
+        # (pkg/backend/diy/backend.go, pkg/backend/snapshot.go saveSnapshot, v3.274.0):
+        # quadratic in the resources: 91 s of a 300-task preview (benchmarks/README.md).
+        # PULUMI_SKIP_CHECKPOINTS (sdk/go/common/env/env.go, pulumi/pulumi#10668) saves once,
+        # at the end, and the preview discards that too.
+        env["PULUMI_SKIP_CHECKPOINTS"] = "true"
     args = _with_policy_launchers(args, local, out)
     extra: list[str] = []
     if command in CONFIG_FILE_COMMANDS and _option(args, "--config-file") is None:

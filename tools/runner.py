@@ -20,12 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime.settings import get_root_resource
-from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
 
-from infra import program, validation
-from infra.ownership import TASK_COMPONENT
+from infra import program, sdk_internals, validation
+from infra.ownership import JOB_TYPE, KIND_OF, SUBSCRIPTION_TYPE, TASK_COMPONENT
 from infra.registry import Task
 from infra.settings import Settings
 from tools import stack_config
@@ -147,12 +144,12 @@ def _execute(main: Path, stack: str, config: stack_config.StackConfig, preview: 
     roots: list[pulumi.Resource | None] = []
 
     def run_main() -> None:
-        roots.append(get_root_resource())  # set in the event loop's context, not this one
+        roots.append(sdk_internals.root_resource())  # set in the event loop's context, not this one
         exec(code, {"__name__": "__main__", "__file__": str(main)})  # noqa: S102 - the project's own entrypoint
 
-    _sync_await(run_in_stack(run_main))
+    sdk_internals.sync_await(sdk_internals.run_in_stack(run_main))
     declared = getattr(roots[0], "outputs", None)  # the Stack resource's exports
-    resolved: Any = _sync_await(pulumi.Output.from_input(declared).future()) if declared else None
+    resolved: Any = sdk_internals.sync_await(pulumi.Output.from_input(declared).future()) if declared else None
     outputs: dict[str, Any] = dict(resolved or {})
     return Plan(
         stack=stack,
@@ -212,29 +209,14 @@ def load_stack(stack: str, overrides: Iterable[str] = ()) -> tuple[Settings, lis
     return contextvars.Context().run(load)
 
 
-_SHORT_TYPES = {
-    "gcp:pubsub/topic:Topic": "topic",
-    "gcp:pubsub/subscription:Subscription": "subscription",
-    "gcp:pubsub/topicIAMMember:TopicIAMMember": "topic IAM",
-    "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember": "subscription IAM",
-    "gcp:cloudscheduler/job:Job": "scheduler job",
-    "gcp:serviceaccount/account:Account": "service account",
-    "gcp:serviceaccount/iAMMember:IAMMember": "service account IAM",
-    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": "Cloud Run IAM",
-    "gcp:projects/serviceIdentity:ServiceIdentity": "service identity",
-    "gcp:monitoring/alertPolicy:AlertPolicy": "alert policy",
-    "gcp:projects/service:Service": "API",
-}
-
-
 def _detail(registration: Registration) -> str:
     inputs = registration.inputs
     if "role" in inputs:
         return f"{inputs['role']} -> {inputs['member']}"
-    if registration.type == "gcp:cloudscheduler/job:Job":
+    if registration.type == JOB_TYPE:
         state = "PAUSED" if inputs.get("paused") else "enabled"
         return f"{inputs['name']}  [{inputs['schedule']} {inputs['timeZone']}, {state}]"
-    if registration.type == "gcp:pubsub/subscription:Subscription" and "pushConfig" in inputs:
+    if registration.type == SUBSCRIPTION_TYPE and "pushConfig" in inputs:
         attempts = inputs["deadLetterPolicy"]["maxDeliveryAttempts"]
         # Declared as "10s" (infra.task_queue); the window is validation's own arithmetic.
         low, high = (int(inputs["retryPolicy"][key].removesuffix("s")) for key in ("minimumBackoff", "maximumBackoff"))
@@ -274,7 +256,7 @@ def render_table(plan: Plan) -> str:
             continue
         lines.append(f"{heading}  ({components[key].type})" if key else heading)
         for child in sorted(groups[key], key=lambda c: (c.type, c.name)):
-            kind = _SHORT_TYPES.get(child.type, child.type)
+            kind = KIND_OF[child.type].label if child.type in KIND_OF else child.type
             lines.append(f"  {kind:<20} {child.name:<38} {_detail(child)}")
         lines.append("")
     lines.append("Outputs:")

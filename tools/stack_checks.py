@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra import naming
+from infra import naming, settings
 from infra.registry import Task
-from infra.settings import DEFAULT_PUSH_ACCOUNT_ID, PROJECT
 from tools import runner, stack_config
 
 
@@ -31,6 +30,15 @@ def unset_kill_switch_warnings(tasks: Sequence[Task], flags_by_stack: Mapping[st
     return warnings
 
 
+# The keys that decide where a stack's resources live and whom they push as.
+_DECIDING = (
+    settings.GCP_PROJECT,
+    settings.ENVIRONMENT,
+    settings.PUSH_SERVICE_ACCOUNT_ID,
+    settings.PUSH_SERVICE_ACCOUNT_EMAIL,
+)
+
+
 @dataclass(frozen=True)
 class StackIdentity:
     """Where a stack's resources live and whom they push as, from its merged config."""
@@ -42,18 +50,17 @@ class StackIdentity:
 
 
 def stack_identity(stack: str, config: stack_config.StackConfig) -> StackIdentity | None:
-    """``stack``'s project, environment and push account; None when a value that decides
-    them is encrypted (offline its value is a stand-in, so it compares as nothing)."""
-    keys = {"gcp:project", f"{PROJECT}:environment", f"{PROJECT}:pushServiceAccountId"}
-    keys.add(f"{PROJECT}:pushServiceAccountEmail")
-    if keys & set(config.secret_keys):
+    """``stack``'s project, environment and push account as the program reads them
+    (its table's defaults: the stack name, pubsub-invoker); None when a value that
+    decides them is encrypted (offline its value is a stand-in, so it compares as nothing)."""
+    if {key.full_name for key in _DECIDING} & set(config.secret_keys):
         return None
-    values = config.values
-    project = values.get("gcp:project", "")
-    # Empty means unset, as read_config reads them (Pulumi.yaml's defaults are "").
-    account_id = values.get(f"{PROJECT}:pushServiceAccountId") or DEFAULT_PUSH_ACCOUNT_ID
-    email = values.get(f"{PROJECT}:pushServiceAccountEmail") or naming.service_account_email(account_id, project)
-    return StackIdentity(stack, project, values.get(f"{PROJECT}:environment") or stack, email)
+    values = config.read(stack).values
+    project = values[settings.GCP_PROJECT.attribute]
+    email = values[settings.PUSH_SERVICE_ACCOUNT_EMAIL.attribute] or naming.service_account_email(
+        values[settings.PUSH_SERVICE_ACCOUNT_ID.attribute], project
+    )
+    return StackIdentity(stack, project, values[settings.ENVIRONMENT.attribute], email)
 
 
 def shared_identity_warnings(stack: str, identities: Sequence[StackIdentity]) -> list[str]:

@@ -40,6 +40,7 @@ it applies to every key the engine hands it, here and under the real CLI.
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import json
 import re
@@ -50,12 +51,14 @@ from typing import Any
 
 import pulumi
 
-from infra import inputs
+from infra import inputs, settings
 from tools import go_yaml
 from tools.errors import ToolError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-PROJECT = "gyrinx-tasks"
+# The committed review files, one offline plan per stack (./dev plans writes them).
+PLANS_DIR = PROJECT_DIR / "plans"
+PROJECT = settings.PROJECT
 # What the CLI's JSON preview shows for a secret (pkg/display/json.go's blinding).
 SECRET_MASK = "[secret]"  # noqa: S105 - a mask, not a password
 # The most a project or stack file may hold; real ones are a few hundred bytes.
@@ -72,29 +75,17 @@ _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _GO_ATOI = re.compile(r"[+-]?[0-9]+")
 _INT64 = (-(2**63), 2**63 - 1)
 # Offline there is no key to decrypt a `secure:` value with. The program is given a
-# stand-in of the declared type, marked secret, so it stays secret all the way through;
-# a stand-in string is valid wherever one of these is expected.
+# stand-in, marked secret, so it stays secret all the way through: the key's own from
+# infra.settings.KEYS, or, for a key the program does not read, one of its declared type.
 _SECRET_STAND_INS: Mapping[str, Any] = {
     "string": "secret.invalid",
     "integer": 0,
     "boolean": False,
     "array": [],
 }
-# Stand-ins that pass the program's checks for keys with a format of their own.
-_STAND_INS: Mapping[str, Any] = {
-    "flags": {},
-    "labels": {},
-    "alertNotificationChannels": [],
-    "serviceUrl": "https://secret.invalid",
-    "cloudRunService": "secret-invalid",
-    "cloudRunRegion": "secret-invalid1",
-    "project": "secret-invalid",
-    "region": "secret-invalid1",
-}
 # A secret nested in an object (`pulumi config set --secret --path labels.team x`): a
 # stand-in that is a valid label value, flag-free text and channel id alike.
 _NESTED_STAND_IN = "secret-invalid"
-_EMAIL_KEYS = frozenset({"pushServiceAccountEmail", "appServiceAccount", "deployServiceAccount"})
 
 
 class StackConfigError(ToolError):
@@ -386,6 +377,14 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """The ``config:`` of ``Pulumi.<stack>.yaml`` as written, keys namespaced; the file is
     refused where the CLI would refuse it, or where it hides or repeats a value."""
     path = stack_file(stack, project_dir)
+    if not path.exists() and not path.is_symlink():
+        stacks = stack_names(project_dir)
+        close = difflib.get_close_matches(stack, stacks, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise StackConfigError(
+            f"{path.name} not found in {path.parent}: stack {stack!r} has no stack file (the stacks here: "
+            f"{', '.join(stacks) or 'none'}){hint}"
+        )
     document = load_yaml(path)
     problems = _top_level_problems(path.name, document)
     config = document.get("config")
@@ -481,13 +480,21 @@ class StackConfig:
         (``set_all_config(config, secret_keys)``, pulumi-language-python-exec)."""
         pulumi.runtime.set_all_config(dict(self.values), list(self.secret_keys))
 
+    def read(self, stack: str) -> settings.ConfigRead:
+        """The program's own read of this config (``infra.settings.read_config``: its
+        table's types, defaults and checks), in a context of its own."""
+
+        def read() -> settings.ConfigRead:
+            self.hand_over()
+            return settings.read_config(stack)
+
+        return contextvars.Context().run(read)
+
 
 def _stand_in(key: str, declaration: Declaration | None) -> Any:
-    name = key.split(":", 1)[1]
-    if name in _STAND_INS:
-        return _STAND_INS[name]
-    if name in _EMAIL_KEYS:
-        return "secret@secret.invalid"
+    row = settings.KEY_BY_FULL_NAME.get(key)
+    if row is not None:
+        return row.stand_in
     return _SECRET_STAND_INS.get(declaration.type if declaration and declaration.type else "string", "secret.invalid")
 
 
@@ -499,8 +506,17 @@ def _seen_by_type_check(value: Value) -> Any:
 def merged_config(stack: str, overrides: Iterable[str] = (), project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The config the program would see on ``pulumi preview`` of ``stack``, after the
     CLI's checks; raises :class:`StackConfigError` where the CLI would refuse the stack."""
+    return merge(stack, stack_config(stack, project_dir), overrides, project_dir)
+
+
+def merge(
+    stack: str, written: Mapping[str, Any], overrides: Iterable[str] = (), project_dir: Path = PROJECT_DIR
+) -> StackConfig:
+    """What :func:`merged_config` does once the stack file is read: ``written`` is its
+    ``config:`` (namespaced keys, values as YAML holds them), checked and merged with
+    ``Pulumi.yaml``'s declarations and ``overrides`` as the CLI does (tests plan through
+    it with the stack file's mapping built in memory)."""
     declared = declarations(project_dir)
-    written = stack_config(stack, project_dir)
     given = {key: stack_value(raw) for key, raw in written.items()}
     given.update(parse_override(item) for item in overrides)
 

@@ -11,7 +11,8 @@ program declares:
   one definition the offline plan uses too; in a preview, what Google computes is
   unknown, as the bridged provider plans it;
 - replace, not update, when a ``ForceNew`` field of the upstream Terraform provider
-  changes (``FORCE_NEW`` cites the files), or when such a field is unknown;
+  changes (the catalogue's immutable inputs, :mod:`infra.ownership`, which cites the
+  files), or when such a field is unknown;
 - create refuses an id that exists (Google's 409), delete of a missing one succeeds (the
   Terraform provider ignores a 404 on delete), read and import by id, all against a JSON
   file (``$GYRINX_STANDIN_STATE``) that plays the cloud, so refresh and import work;
@@ -55,22 +56,20 @@ from pulumi.provider.experimental.provider import (
 )
 from pulumi.runtime import rpc
 
-from infra import naming
+from infra import naming, ownership
 from infra.ownership import SUBSCRIPTION_TYPE, TOPIC_TYPE
 from tools.mocks import GoogleMocks, project_number
 
 STATE_VARIABLE = "GYRINX_STANDIN_STATE"
 HOME_VARIABLE = "GYRINX_STANDIN_HOME"
 EMULATOR_VARIABLE = "GYRINX_PUBSUB_EMULATOR"
-_TPG = "hashicorp/terraform-provider-google google/"
-_IAM_MEMBER = "tpgiamresource/resource_iam_member.go (role, member, condition)"
 
 
 @dataclass(frozen=True)
 class Kind:
     """What the stand-in knows of one resource type: the inputs that force a new resource
-    (pulumi-gcp's names for the Terraform ``ForceNew`` fields), the outputs Google
-    computes, and where that was read."""
+    (the catalogue's immutable inputs, pulumi-gcp's names for the Terraform ``ForceNew``
+    fields), the outputs Google computes, and where the former was read."""
 
     force_new: frozenset[str]
     computed: frozenset[str]
@@ -78,58 +77,25 @@ class Kind:
     importable: bool = True
 
 
-def _kind(force_new: str, computed: str, source: str, importable: bool = True) -> Kind:
-    return Kind(frozenset(force_new.split()), frozenset(computed.split()), source, importable)
-
-
-_IAM = "role member condition"
+# The outputs Google computes (set by the provider's Read; the mocks compute their values).
+_COMPUTED = {
+    ownership.TOPIC_IAM_MEMBER_TYPE: "etag",
+    ownership.SUBSCRIPTION_IAM_MEMBER_TYPE: "etag",
+    ownership.SERVICE_ACCOUNT_IAM_MEMBER_KIND.token: "etag",
+    ownership.CLOUD_RUN_IAM_MEMBER_KIND.token: "etag",
+    ownership.SERVICE_ACCOUNT_TYPE: "email name member uniqueId",
+    ownership.SERVICE_IDENTITY_KIND.token: "email member",
+    ownership.JOB_TYPE: "state",
+    ownership.ALERT_POLICY_TYPE: "name creationRecords",
+}
+# "This resource does not support import" (website/docs/r/project_service_identity.html.markdown).
+_NOT_IMPORTABLE = frozenset({ownership.SERVICE_IDENTITY_KIND.token})
 FORCE_NEW: dict[str, Kind] = {
-    TOPIC_TYPE: _kind("name project tags", "", _TPG + "services/pubsub/resource_pubsub_topic.go"),
-    SUBSCRIPTION_TYPE: _kind(
-        "name topic project enableMessageOrdering filter tags",
-        "",
-        _TPG + "services/pubsub/resource_pubsub_subscription.go",
-    ),
-    "gcp:pubsub/topicIAMMember:TopicIAMMember": _kind(
-        f"topic project {_IAM}", "etag", _TPG + "services/pubsub/iam_pubsub_topic.go (topic, project), " + _IAM_MEMBER
-    ),
-    "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember": _kind(
-        f"subscription project {_IAM}",
-        "etag",
-        _TPG + "services/pubsub/iam_pubsub_subscription.go (subscription, project), " + _IAM_MEMBER,
-    ),
-    "gcp:serviceaccount/iAMMember:IAMMember": _kind(
-        f"serviceAccountId {_IAM}",
-        "etag",
-        _TPG + "services/resourcemanager/iam_service_account.go (service_account_id), " + _IAM_MEMBER,
-    ),
-    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": _kind(
-        f"project location name {_IAM}",
-        "etag",
-        _TPG + "services/cloudrunv2/iam_cloud_run_v2_service.go (project, location, name), " + _IAM_MEMBER,
-    ),
-    "gcp:serviceaccount/account:Account": _kind(
-        "accountId project",
-        "email name member uniqueId",
-        _TPG + "services/resourcemanager/resource_google_service_account.go",
-    ),
-    "gcp:projects/service:Service": _kind(
-        "service project", "", _TPG + "services/resourcemanager/resource_google_project_service.go"
-    ),
-    # A beta resource (website/docs/r/project_service_identity.html.markdown): no update and
-    # "This resource does not support import", so every argument forces a new one.
-    "gcp:projects/serviceIdentity:ServiceIdentity": _kind(
-        "service project",
-        "email member",
-        "hashicorp/terraform-provider-google website/docs/r/project_service_identity.html.markdown",
-        importable=False,
-    ),
-    "gcp:cloudscheduler/job:Job": _kind(
-        "name region project", "state", _TPG + "services/cloudscheduler/resource_cloud_scheduler_job.go"
-    ),
-    "gcp:monitoring/alertPolicy:AlertPolicy": _kind(
-        "project", "name creationRecords", _TPG + "services/monitoring/resource_monitoring_alert_policy.go"
-    ),
+    kind.token: Kind(
+        kind.immutable, frozenset(_COMPUTED.get(kind.token, "").split()), kind.source, kind.token not in _NOT_IMPORTABLE
+    )
+    for kind in ownership.KINDS
+    if not kind.component
 }
 
 
