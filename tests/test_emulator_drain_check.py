@@ -28,9 +28,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from infra import naming
+from infra import naming, ownership
 from tests import emulator_support as support
-from tools import cli, drain_check, local_stack, stack_config
+from tools import cli, deletion_guard, drain_check, local_stack, stack_config
 from tools.errors import ToolError
 from tools.standin.pubsub_emulator import EmulatorPubSub
 
@@ -257,3 +257,47 @@ def test_approved_the_removal_deletes_that_tasks_topics_and_subscriptions_and_no
         names.subscription,
         names.dead_letter_subscription,
     }
+
+
+@pytest.mark.emulator
+@pytest.mark.engine
+def test_a_module_move_replaces_that_tasks_topics_and_subscriptions_for_real(deployed: Deployed, tmp_path: Path):
+    """Moving a task to another module changes its path, so every id of its topic and
+    subscriptions: the engine replaces them (the logical names stay), the emulator loses
+    the old ones and gains the new ones, and nothing else changes (tests/test_plan_review.py
+    shows the offline diff of a move saying the old ones' messages are lost)."""
+    env = support.gcloud_env(deployed.emulator, tmp_path / "gcloud")
+    assert (
+        _pulumi(
+            "up", "--stack", "local", "--yes", "--skip-preview", "-c", f"gyrinx-tasks:registry=file:{deployed.after}"
+        )
+        == 0
+    )
+    kept = json.loads(deployed.after.read_text())["routes"]
+    mover = kept[0]
+    moved_path = f"moved.elsewhere.{mover['name']}"
+    moved = _registry(tmp_path / "moved.json", [{**mover, "path": moved_path}, *kept[1:]])
+    topics = _gcloud_list("topics", deployed.project, env)
+    subscriptions = _gcloud_list("subscriptions", deployed.project, env)
+    old, new = naming.task_names("dev", mover["path"]), naming.task_names("dev", moved_path)
+
+    preview = deployed.workdir / "moved-preview.json"
+    with preview.open("w") as handle:
+        assert (
+            _pulumi("preview", "--stack", "local", "--json", "-c", f"gyrinx-tasks:registry=file:{moved}", stdout=handle)
+            == 0
+        )
+    change = deletion_guard.read(json.loads(preview.read_text()))
+    replaced = {(removal.task, removal.type) for removal in change.removals if removal.op == "replace"}
+    assert {(mover["name"], ownership.TOPIC_TYPE), (mover["name"], ownership.SUBSCRIPTION_TYPE)} <= replaced
+
+    assert (
+        _pulumi("up", "--stack", "local", "--yes", "--skip-preview", "-c", f"gyrinx-tasks:registry=file:{moved}") == 0
+    )
+    assert _gcloud_list("topics", deployed.project, env) == (topics - {old.topic, old.dead_letter_topic}) | {
+        new.topic,
+        new.dead_letter_topic,
+    }
+    assert _gcloud_list("subscriptions", deployed.project, env) == (
+        subscriptions - {old.subscription, old.dead_letter_subscription}
+    ) | {new.subscription, new.dead_letter_subscription}
