@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -196,3 +197,16 @@ def test_committed_plan_is_fresh(stack):
 
 def test_every_stack_has_a_committed_plan():
     assert sorted(p.stem for p in (ROOT / "plans").glob("*.json")) == stack_config.stack_names()
+
+
+def test_a_module_move_says_the_messages_of_the_old_topic_and_subscriptions_are_lost(run, three_tasks):
+    before = plan_doc(run)
+    three_tasks[2] = route("gamma", "app.other_tasks", schedule="*/5 * * * *")
+    changes = plan_diff.diff(before, plan_doc(run))
+    text = plan_diff.render(changes, plan_diff.summarise(changes, before), "old.json", colour=False)
+    holding = {child.logical_name("gamma") for child in ownership.CHILDREN if child.holds_messages}
+    assert {c.name for c in changes if c.loses_messages} == holding
+    for name in holding:
+        after = text.split(f"{name}  (task gamma)\n")[1].splitlines()
+        block = [line.strip() for line in itertools.takewhile(lambda line: line.startswith("        "), after)]
+        assert "! the messages queued in it are deleted with it" in block, name
