@@ -24,3 +24,17 @@ class InvalidInput(GyrinxTasksError, pulumi.RunError):
         count = len(self.problems)
         header = f"{count} problem{'s' if count != 1 else ''} in the task configuration; nothing was declared:"
         super().__init__("\n".join([header, *(f"  - {p}" for p in self.problems)]))
+
+
+class InputFileError(GyrinxTasksError):
+    """An input file that cannot be used: one line, ``LABEL: reason``.
+
+    ``content`` is True when the file was read but its text is not a usable document
+    (a caller may add how to write a good one)."""
+
+    def __init__(self, label: str, reason: str, *, content: bool = False, missing: bool = False):
+        super().__init__(f"{label}: {reason}")
+        self.label = label
+        self.reason = reason
+        self.content = content
+        self.missing = missing  # no file at that path

@@ -32,7 +32,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from infra.errors import GyrinxTasksError
+from infra.errors import InputFileError
 
 # The most any input file may hold. The largest real inputs are `pulumi preview --json`
 # and offline plans of a 1,000-task registry (a few MB); 64 MiB leaves room for ten
@@ -51,20 +51,6 @@ _FILE_KINDS = (
     (stat.S_ISFIFO, "a pipe (FIFO)"),
     (stat.S_ISSOCK, "a socket"),
 )
-
-
-class InputFileError(GyrinxTasksError):
-    """An input file that cannot be used: one line, ``LABEL: reason``.
-
-    ``content`` is True when the file was read but its text is not a usable document
-    (a caller may add how to write a good one)."""
-
-    def __init__(self, label: str, reason: str, *, content: bool = False, missing: bool = False):
-        super().__init__(f"{label}: {reason}")
-        self.label = label
-        self.reason = reason
-        self.content = content
-        self.missing = missing  # no file at that path
 
 
 def _kind(mode: int) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from infra import inputs
-from infra.errors import InvalidInput
+from infra.errors import InputFileError, InvalidInput
 
 # A dotted module name (a settings module), and a module:attribute registry reference.
 MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -256,7 +256,7 @@ def load_snapshot(path_text: str, project_dir: Path = PROJECT_DIR) -> list[RawRo
     # inputs.MAX_INPUT_BYTES, UTF-8, nesting and repeated keys checked.
     try:
         document = inputs.read_json(path, f"{where}: {path_text}")
-    except inputs.InputFileError as exc:
+    except InputFileError as exc:
         raise InvalidInput([str(exc)]) from None
     problems = list(_snapshot_problems(document, where))
     tasks = [] if problems else _to_tasks((_SnapshotRoute(route) for route in document["routes"]), problems)

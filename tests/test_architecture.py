@@ -71,3 +71,25 @@ def test_the_guard_loads_neither_the_runner_nor_the_gcp_sdk():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_every_user_error_is_defined_in_its_rooms_errors_module():
+    """One base class, caught once (tools/cli.py); its subclasses live in infra/errors.py
+    (the program's) and tools/errors.py (the tools'), so a maintainer finds every user
+    error in two short files."""
+    import importlib
+
+    from infra.errors import GyrinxTasksError
+
+    for path in [*TOOLS, *sorted((ROOT / "tools" / "standin").glob("*.py"))]:
+        if path.stem != "__main__":
+            importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    found, pending = set(), [GyrinxTasksError]
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            found.add(subclass)
+            pending.append(subclass)
+    assert len(found) > 5
+    assert {
+        cls.__qualname__: cls.__module__ for cls in found if cls.__module__ not in ("infra.errors", "tools.errors")
+    } == {}

@@ -764,6 +764,16 @@ MISROUTES: dict[str, tuple[ownership.Child, Callable[[dict[str, Any]], None], st
         _set(("deadLetterPolicy",), None),
         "dead-letter policy removed",
     ),
+    "dead-letter topic": (
+        ownership.SUBSCRIPTION,
+        _set(("deadLetterPolicy", "deadLetterTopic"), "projects/elsewhere/topics/sink"),
+        "dead-letter topic: ",
+    ),
+    "unwrapped pushes": (
+        ownership.SUBSCRIPTION,
+        _set(("pushConfig", "noWrapper"), {"writeMetadata": False}),
+        "push envelope (the app reads the wrapper): (unset) -> ",
+    ),
     "fewer delivery attempts": (
         ownership.SUBSCRIPTION,
         _set(("deadLetterPolicy", "maxDeliveryAttempts"), 5),
@@ -897,3 +907,12 @@ def test_a_value_known_only_after_the_update_is_shown_as_such():
     change = from_digest(old, new)
     assert {m.task for m in change.misroutes} == set(tasks_of(old))
     assert all(m.what.endswith("-> (known only after the update)") for m in change.misroutes)
+
+
+def test_a_scheduler_job_sent_to_another_topic_is_a_misroute():
+    old = plan("example")
+    new = _edit_children(old, ownership.JOB, _set(("pubsubTarget", "topicName"), "projects/elsewhere/topics/t"))
+    scheduled = {r["name"].removesuffix("-job") for r in old["resources"] if r["type"] == ownership.JOB_TYPE}
+    change = from_digest(old, new)
+    assert scheduled and {m.task for m in change.misroutes} == scheduled
+    assert all(m.what.startswith("scheduler job's topic: ") for m in change.misroutes)

@@ -36,7 +36,8 @@ from infra.errors import InvalidInput
 from infra.registry import PROJECT_DIR, ROUTE_KEYS, RawRoute, load_snapshot, load_tasks
 from tools import cli, exporter
 from tools.arguments import CALLER_DIR_ENV
-from tools.export_registry import INSTALL_SANDBOX, ROUTE_ORDER, SANDBOX, STDERR_TAIL_LINES
+from tools.errors import STDERR_TAIL_LINES
+from tools.export_registry import INSTALL_SANDBOX, ROUTE_ORDER, SANDBOX
 
 APP_SOURCE = Path(__file__).parent / "data" / "registry" / "app"
 TOPIC = "gcp:pubsub/topic:Topic"

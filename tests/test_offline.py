@@ -158,3 +158,21 @@ def test_the_command_runs_as_a_module():
     assert result.stdout == ""
     assert "gyrinx-tasks:ackDeadline: is not a setting this program reads" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_plan_loads_and_checks_the_registry_once(monkeypatch, capsys):
+    """./dev plan runs the program once and hands its settings and tasks to the checks
+    across stacks (runner.Plan carries them), so the registry is loaded and checked once."""
+    from infra import program
+    from tools.cli import main
+
+    calls = []
+    real = program.load
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(program, "load", counting)
+    assert main(["plan", "--stack", "dev", "--json"]) == 0
+    assert len(calls) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -269,8 +270,33 @@ def role(login: str, name: str) -> dict[str, Any]:
 ROLES = approval.roles([role("maintainer", "maintain"), role("owner", "admin"), role("writer", "write")])
 
 
-def decide(reviews: list[dict[str, Any]], **pull_changes: Any) -> approval.Verdict:
-    return approval.decide(pull(**pull_changes), reviews, ROLES, base="main")
+def graphql_reviews(reviews: list[dict[str, Any]], edited_by: dict[int, str] | None = None) -> dict[str, Any]:
+    """The answer to .github/scripts/reviews.graphql for ``reviews`` (``review()`` dicts):
+    PullRequestReview nodes (docs.github.com/en/graphql/reference/objects#pullrequestreview:
+    state, body, submittedAt, lastEditedAt, author, editor, commit). ``edited_by`` maps a
+    review's position to whoever last edited its text."""
+    edited_by = edited_by or {}
+    nodes = [
+        {
+            "state": r["state"],
+            "body": r["body"],
+            "submittedAt": r["submitted_at"],
+            "lastEditedAt": "2026-03-01T09:30:00Z" if i in edited_by else None,
+            "author": {"login": r["user"]["login"]},
+            "editor": {"login": edited_by[i]} if i in edited_by else None,
+            "commit": {"oid": r["commit_id"]},
+        }
+        for i, r in enumerate(reviews)
+    ]
+    return {"data": {"repository": {"pullRequest": {"reviews": {"totalCount": len(nodes), "nodes": nodes}}}}}
+
+
+def decide(
+    reviews: list[dict[str, Any]], edited_by: dict[int, str] | None = None, **pull_changes: Any
+) -> approval.Verdict:
+    """decide() over ``reviews`` as the workflows read them (through GraphQL)."""
+    read = approval.reviews_from_graphql(graphql_reviews(reviews, edited_by))
+    return approval.decide(pull(**pull_changes), read, ROLES, base="main")
 
 
 def test_a_maintainers_approval_of_the_last_commit_counts():
@@ -285,6 +311,8 @@ def test_a_maintainers_approval_of_the_last_commit_counts():
         ([review("writer")], "write access is not enough"),
         ([review("maintainer", body="LGTM")], "the approval does not say allow-task-deletions"),
         ([review("maintainer", body="do not allow-task-deletions-please")], "the word is not whole"),
+        ([review("maintainer", body="I won't allow-task-deletions here")], "not a line of its own"),
+        ([review("maintainer", body="> allow-task-deletions")], "a quote"),
         ([review("maintainer", state="DISMISSED")], "a dismissed review"),
         ([review("maintainer", state="COMMENTED")], "a comment is not an approval"),
         ([review("maintainer"), review("maintainer", state="CHANGES_REQUESTED")], "withdrawn by a later review"),
@@ -352,7 +380,7 @@ def _gh(workdir: Path, answers: dict[str, Any]) -> None:
         "    path = [a for a in args[1:] if not a.startswith('-')][0]\n"
         "    key = next(k for k in answers if path.endswith(k))\n"
         "    value = answers[key]\n"
-        "    print(json.dumps([value] if '--slurp' in args else value))\n"
+        "    print(json.dumps(value))\n"
         "elif args[:2] == ['pr', 'diff']:\n"
         "    print(f'diff --git a/registry/gyrinx.json b/registry/gyrinx.json (#{args[2]})')\n",
     )
@@ -363,7 +391,7 @@ def _answers(reviews: list[dict[str, Any]], **pull_changes: Any) -> dict[str, An
     return {
         "/pulls": [current],
         "/pulls/42": current,
-        "/pulls/42/reviews": reviews,
+        "graphql": graphql_reviews(reviews),
         "/maintainer/permission": role("maintainer", "maintain"),
         "/writer/permission": role("writer", "write"),
     }
@@ -597,3 +625,65 @@ def test_the_deploy_passes_the_approved_drops_to_the_drain_check(checkout):
     assert result.returncode == 0, result.stderr
     (call,) = [c for c in calls(checkout) if c[0] == "dev"]
     assert call[-2:] == ["--allow-drop", "send_digest"]
+
+
+def test_every_file_the_guard_runs_has_the_stricter_owners():
+    """The guard is `./dev guard` (tools.cli): every project file it imports is owned by the
+    platform team, so no change to its code merges on a plain approval (issue 15's
+    three-line patch was in tools/cli.py, which only the catch-all owned)."""
+    code = "import sys, tools.cli; print('\\n'.join(sorted({getattr(m, '__file__', '') or '' for m in sys.modules.values()})))"
+    listed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    project_files = [
+        Path(line).relative_to(ROOT).as_posix()
+        for line in listed.splitlines()
+        if line.startswith(str(ROOT)) and "venv" not in Path(line).relative_to(ROOT).parts[0]
+    ]
+    assert "tools/cli.py" in project_files
+    catch_all = owners_of("README.md")
+    assert [path for path in project_files if owners_of(path) == catch_all] == []
+
+
+def _newest_checks() -> list[int]:
+    steps = deploy_steps()
+    return [i for i, step in enumerate(steps) if runs(step, 'gh api "repos/${REPO}/commits/main" --jq .sha')]
+
+
+def test_only_mains_newest_commit_deploys_checked_first_and_right_before_up():
+    steps = deploy_steps()
+    first, last = _newest_checks()
+    assert first < min(i for i, step in enumerate(steps) if uses(step, "actions/checkout"))
+    assert (
+        step_index(steps, lambda s: runs(s, "drain-check"))
+        < last
+        == step_index(steps, lambda s: runs(s, "pulumi up --stack")) - 1
+    )
+
+
+@pytest.mark.parametrize(("head", "status"), [(MERGE, 0), ("e" * 40, 1)])
+def test_a_rerun_of_an_older_deploy_stops(checkout, head, status):
+    fake_command(checkout / "bin", "gh", f"print({head!r})\n")
+    step = deploy_steps()[_newest_checks()[0]]
+    result = run_step(step, checkout, {"GH_TOKEN": "t", "REPO": "org/gyrinx-tasks", "SHA": MERGE})
+    assert result.returncode == status, result.stdout + result.stderr
+
+
+def test_an_approval_whose_text_someone_else_edited_does_not_count():
+    """Anyone with write access may edit another user's review, and the review keeps its
+    state, commit and time: an approval counts only as its author last wrote it."""
+    lgtm = review("maintainer", body="LGTM")
+    assert not decide([{**lgtm, "body": "allow-task-deletions"}], edited_by={0: "contributor"}).approved
+    assert decide([{**lgtm, "body": "allow-task-deletions"}], edited_by={0: "maintainer"}).approved
+
+
+def test_more_reviews_than_one_page_are_refused():
+    answer = graphql_reviews([review("maintainer")])
+    answer["data"]["repository"]["pullRequest"]["reviews"]["totalCount"] = 101
+    with pytest.raises(approval.UnreadableRecord, match="more reviews than one page"):
+        approval.reviews_from_graphql(answer)
+
+
+def test_the_workflows_read_reviews_through_the_query_in_the_repository():
+    query = GITHUB / "scripts" / "reviews.graphql"
+    assert {"lastEditedAt", "editor", "author", "commit", "totalCount"} <= set(re.findall(r"\w+", query.read_text()))
+    assert "-F query=@.github/scripts/reviews.graphql" in _pr_step(guard_job()["steps"])["run"]
+    assert "-F query=@base/.github/scripts/reviews.graphql" in _pr_step(deploy_steps())["run"]

@@ -7,8 +7,11 @@ only when it is approved. An approval counts when, and only when:
 - of the pull request's last commit (the review's ``commit_id`` is the head's ``sha``:
   a push after it leaves it on an older commit, so it no longer counts),
 - by a user whose role on the repository is ``admin`` or ``maintain`` (not the author),
-- whose text names the approval, ``allow-task-deletions``, as a whole word,
+- whose text holds the approval, ``allow-task-deletions``, as a line of its own,
 - not withdrawn by a later ``CHANGES_REQUESTED`` review of the same user,
+- whose text nobody but its author edited (anyone with write access may edit another
+  user's review, and the edit keeps its state, commit and time: so an edited review
+  counts only when its last editor is its author),
 - and, for a merged pull request, submitted before it was merged: the deploy reads the
   approval as it stood at merge.
 
@@ -20,15 +23,16 @@ The inputs are GitHub's REST answers, saved by the workflows with ``gh api``:
 
 - the pull request: ``GET /repos/{owner}/{repo}/pulls/{number}`` (``number``, ``user.login``,
   ``head.sha``, ``base.ref``, ``merged_at``, ``merge_commit_sha``),
-- its reviews, oldest first: ``GET .../pulls/{number}/reviews`` (``user.login``, ``state``,
-  ``commit_id``, ``submitted_at``, ``body``),
+- its reviews, oldest first, through GraphQL (``.github/scripts/reviews.graphql``: ``state``,
+  ``body``, ``submittedAt``, ``lastEditedAt``, ``author``, ``editor``, ``commit.oid``; the
+  REST list does not say who edited a review),
 - each approving reviewer's role: ``GET /repos/{owner}/{repo}/collaborators/{login}/permission``
   (``role_name``: ``admin``, ``maintain``, ``write``, ``triage``, ``read`` or a custom role;
   ``permission`` folds maintain into write, so it is not used),
 - for a deploy, the pull requests of the deployed commit: ``GET .../commits/{sha}/pulls``.
 
 Sources: docs.github.com/en/rest/pulls/pulls#get-a-pull-request,
-docs.github.com/en/rest/pulls/reviews#list-reviews-for-a-pull-request,
+docs.github.com/en/graphql/reference/objects#pullrequestreview,
 docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user,
 docs.github.com/en/rest/commits/commits#list-pull-requests-associated-with-a-commit.
 
@@ -49,20 +53,18 @@ from typing import Any
 
 from infra.inputs import read_json
 from tools.arguments import caller_path
-from tools.errors import ToolError
+from tools.errors import UnreadableRecord
 
 APPROVAL = "allow-task-deletions"
 DROP_MESSAGES = "drop-messages:"
 APPROVING_ROLES = frozenset({"admin", "maintain"})
-_APPROVAL_WORD = re.compile(rf"(?<![\w-]){re.escape(APPROVAL)}(?![\w-])", re.IGNORECASE)
+# The approval is a line of its own, so a quote or a negation ("won't allow-task-deletions")
+# inside a sentence never counts.
+_APPROVAL_WORD = re.compile(rf"^[ \t]*{re.escape(APPROVAL)}[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _DROP_LINE = re.compile(rf"^\s*{re.escape(DROP_MESSAGES)}(.*)$", re.IGNORECASE | re.MULTILINE)
 # A task name is a Python identifier (the app's func.__name__): nothing else is taken from
 # a review's text, so no shell or path syntax can pass through it.
 _TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class UnreadableRecord(ToolError):
-    """A GitHub answer the approval check cannot read."""
 
 
 @dataclass(frozen=True)
@@ -94,16 +96,33 @@ def _time(value: Any, label: str) -> datetime:
         raise UnreadableRecord(f"{label}: {value!r} is not a time") from exc
 
 
-def _flatten(reviews: Any, label: str) -> list[Mapping[str, Any]]:
-    """The reviews, oldest first; ``gh api --paginate --slurp`` nests one list per page."""
-    if not isinstance(reviews, list):
-        raise UnreadableRecord(f"{label}: not a list of reviews")
-    flat: list[Any] = []
-    for item in reviews:
-        flat.extend(item if isinstance(item, list) else [item])
-    if not all(isinstance(review, Mapping) for review in flat):
-        raise UnreadableRecord(f"{label}: a review is not an object")
-    return flat
+def reviews_from_graphql(document: Any, label: str = "the reviews") -> list[dict[str, Any]]:
+    """The reviews of ``.github/scripts/reviews.graphql``'s answer, oldest first, as
+    :func:`decide` reads them: ``user.login``, ``state``, ``commit_id``, ``submitted_at``,
+    ``body`` and ``edited_by_other`` (its text was last edited by someone else)."""
+    connection = _get(document, "data", "repository", "pullRequest", "reviews", label=label)
+    nodes = _get(connection, "nodes", label=label)
+    if not isinstance(nodes, list) or not all(isinstance(node, Mapping) for node in nodes):
+        raise UnreadableRecord(f"{label}: reviews.nodes is not a list of reviews")
+    if _get(connection, "totalCount", label=label) != len(nodes):
+        raise UnreadableRecord(
+            f"{label}: the pull request has more reviews than one page ({len(nodes)}); approve in a new pull request"
+        )
+    reviews = []
+    for node in nodes:
+        author = (node.get("author") or {}).get("login")
+        editor = (node.get("editor") or {}).get("login")
+        reviews.append(
+            {
+                "user": {"login": author or "ghost"},
+                "state": node.get("state"),
+                "commit_id": (node.get("commit") or {}).get("oid"),
+                "submitted_at": node.get("submittedAt"),
+                "body": node.get("body") or "",
+                "edited_by_other": bool(node.get("lastEditedAt")) and (not author or editor != author),
+            }
+        )
+    return reviews
 
 
 def roles(permissions: Any, label: str = "the permissions") -> dict[str, str]:
@@ -149,6 +168,7 @@ def decide(
             state == "APPROVED"
             and review.get("commit_id") == head
             and login != author
+            and not review.get("edited_by_other")
             and _APPROVAL_WORD.search(str(review.get("body") or ""))
         ):
             approvers[login] = role_of.get(login, "unknown")
@@ -193,7 +213,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", default="main", help="the branch the pull request must be into (default main)")
     parser.add_argument("--pull", type=caller_path, help="GET /repos/{owner}/{repo}/pulls/{number}, saved as JSON")
     parser.add_argument(
-        "--reviews", type=caller_path, help="GET .../pulls/{number}/reviews (gh api --paginate --slurp)"
+        "--reviews", type=caller_path, help="the answer to .github/scripts/reviews.graphql (gh api graphql)"
     )
     parser.add_argument(
         "--permissions", type=caller_path, help="a JSON list of GET .../collaborators/{login}/permission answers"
@@ -228,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
         raise UnreadableRecord(f"{args.pull}: not a pull request")
     verdict = decide(
         pull,
-        _flatten(_read(args.reviews), str(args.reviews)),
+        reviews_from_graphql(_read(args.reviews), str(args.reviews)),
         roles(_read(args.permissions), str(args.permissions)),
         base=args.base,
         merged_as=args.merged_as,

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from infra import ownership, settings
-from tools.errors import ToolError
+from tools.errors import StaleError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PULUMI_YAML = "Pulumi.yaml"
@@ -35,10 +35,6 @@ KINDS_BEGIN = "<!-- generated: resource kinds (./dev config-docs, from infra/own
 KINDS_END = "<!-- end: resource kinds -->"
 # The top-level `config:` key and its indented (or blank) lines, after the comment if any.
 _CONFIG_BLOCK = re.compile(rf"^(?:{re.escape(PULUMI_COMMENT)}\n)?config:[^\n]*\n(?:(?:[ \t][^\n]*)?\n)*", re.MULTILINE)
-
-
-class StaleError(ToolError):
-    """A generated part no longer matches the table of keys."""
 
 
 class _Dumper(yaml.SafeDumper):

@@ -74,7 +74,7 @@ from infra.ownership import TASK_COMPONENT, child_of
 from tools import misroutes, plan_diff, stack_config
 from tools.approval import APPROVAL
 from tools.arguments import caller_path
-from tools.errors import ToolError
+from tools.errors import PreviewFailed, UnreadableInput
 from tools.misroutes import Misroute
 
 ALLOW_ENV = "GYRINX_TASKS_ALLOW_DELETIONS"
@@ -132,14 +132,6 @@ _ERROR_SEVERITY = "error"
 GENERATED_DIR = stack_config.PLANS_DIR.relative_to(stack_config.PROJECT_DIR).as_posix() + "/"
 _DIFF_HEADER = re.compile(r"^diff --git [^\n]*$", re.MULTILINE)
 _IDENTIFIER = re.compile(r"\w+")
-
-
-class UnreadableInput(ToolError):
-    """The preview, the diff or a pull request file cannot be read or is not what it should be."""
-
-
-class PreviewFailed(ToolError):
-    """The preview reports an error, so its steps are not the whole change."""
 
 
 @dataclass(frozen=True)

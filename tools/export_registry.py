@@ -42,15 +42,13 @@ from typing import Any
 
 from infra.registry import MODULE_NAME, PROJECT_DIR, REFERENCE, SNAPSHOT_FORMAT, RawRoute
 from tools.arguments import caller_path
-from tools.errors import ToolError
+from tools.errors import ExportError
 
 DEFAULT_REGISTRY = "gyrinx.tasks.registry:get_all_tasks"
 DEFAULT_TIMEOUT = 120.0
 EXPORTER = Path(__file__).resolve().parent / "exporter.py"
 # The exporter's exit status with its error document on stdout (tools/exporter.py).
 EXPORTER_FAILED = 3
-STDERR_TAIL_LINES = 15
-STDERR_LINE_WIDTH = 300
 ROUTE_ORDER = tuple(field.name for field in fields(RawRoute))
 _COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 # Errors an app raises when its registry needs Django set up first.
@@ -72,18 +70,6 @@ _USERNS_REFUSED = "setting up uid map"
 SANDBOX_END_WAIT = 10.0
 
 
-class ExportError(ToolError):
-    """The export failed: one line saying what failed, then the tail of the app's stderr."""
-
-    def __init__(self, line: str, stderr: str = ""):
-        tail = stderr_tail(stderr)
-        text = f"export-registry: {line}"
-        if tail:
-            text += "\n  the app's stderr ended with:\n" + "\n".join(f"  | {entry}" for entry in tail)
-        super().__init__(text)
-        self.line = line
-
-
 @dataclass(frozen=True)
 class ExportRequest:
     """What to export: the app's source and interpreter, its registry and settings."""
@@ -93,15 +79,6 @@ class ExportRequest:
     registry: str = DEFAULT_REGISTRY
     django_settings: str | None = None
     timeout: float = DEFAULT_TIMEOUT
-
-
-def stderr_tail(stderr: str) -> list[str]:
-    """The last lines of the app's stderr, each cut to a readable width."""
-    lines = [line.rstrip() for line in stderr.splitlines() if line.strip()]
-    return [
-        line if len(line) <= STDERR_LINE_WIDTH else line[: STDERR_LINE_WIDTH - 3] + "..."
-        for line in lines[-STDERR_TAIL_LINES:]
-    ]
 
 
 def _request_problems(request: ExportRequest) -> list[str]:

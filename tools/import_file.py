@@ -484,8 +484,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the import document; what will be created, warnings and orphans go to stderr."""
-    settings, _ = runner.load_stack(args.stack, args.config)
-    place = StackPlace.of(settings)
     files = {kind.type: getattr(args, kind.dest) for kind in KINDS if getattr(args, kind.dest) is not None}
     if args.unchecked and files:
         raise ToolError("--unchecked is for a run without any inventory file: drop it, or drop the inventory")
@@ -493,8 +491,11 @@ def run(args: argparse.Namespace) -> int:
         raise ToolError(
             "--new-push-account and --service-accounts: pass one (the inventory already says whether it exists)"
         )
+    plan = runner.run_plan(args.stack, args.config)  # one run: its settings and its resources
+    if plan.settings is None:
+        raise ToolError(f"the program declared stack {args.stack} without settings")
+    place = StackPlace.of(plan.settings)
     inventory = read_inventory(files, place) if files else None
-    plan = runner.run_plan(args.stack, args.config)
     adopt_push_account = not args.new_push_account
     if inventory is None and not args.unchecked:
         print(no_inventory_warning(plan, place, adopt_push_account), file=sys.stderr)

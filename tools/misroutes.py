@@ -8,8 +8,11 @@ updates that are as dangerous and look harmless in a preview ("0 deleted"):
   ``CLOUD_RUN_SERVICE_URL``);
 - the push service account changes: the app checks the token's email;
 - message retention is lowered: what is queued longer than the new bound is dropped;
-- a dead-letter policy is removed, or its delivery attempts lowered: failing work is retried
-  forever, or dead-lettered by a shorter outage.
+- a dead-letter policy is removed, its topic changed or its delivery attempts lowered:
+  failing work is retried forever, lands elsewhere, or is dead-lettered by a shorter outage;
+- the push envelope changes (the app reads the standard wrapper);
+- a scheduler job's topic or message changes: the scheduled run goes elsewhere or is not
+  the task the app expects.
 
 Paths are pulumi-gcp's input names (``pushConfig.pushEndpoint``; the Subscription and
 Topic resources of pulumi-gcp's schema, from GoogleCloudPlatform/magic-modules
@@ -27,7 +30,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.ownership import SUBSCRIPTION_TYPE, TOPIC_TYPE
+from infra.ownership import JOB_TYPE, SUBSCRIPTION_TYPE, TOPIC_TYPE
 
 # How the preview prints a secret value (pkg/backend/display/json.go, massagePropertyValue).
 MASKED = "[secret]"
@@ -58,7 +61,11 @@ RULES: tuple[Rule, ...] = (
     Rule(SUBSCRIPTION_TYPE, ("messageRetentionDuration",), "lowered", "message retention"),
     Rule(SUBSCRIPTION_TYPE, ("deadLetterPolicy",), "removed", "dead-letter policy"),
     Rule(SUBSCRIPTION_TYPE, ("deadLetterPolicy", "maxDeliveryAttempts"), "lowered", "dead-letter delivery attempts"),
+    Rule(SUBSCRIPTION_TYPE, ("deadLetterPolicy", "deadLetterTopic"), "changed", "dead-letter topic"),
+    Rule(SUBSCRIPTION_TYPE, ("pushConfig", "noWrapper"), "changed", "push envelope (the app reads the wrapper)"),
     Rule(TOPIC_TYPE, ("messageRetentionDuration",), "lowered", "message retention"),
+    Rule(JOB_TYPE, ("pubsubTarget", "topicName"), "changed", "scheduler job's topic"),
+    Rule(JOB_TYPE, ("pubsubTarget", "data"), "changed", "scheduler job's message"),
 )
 WATCHED_TYPES = frozenset(rule.type for rule in RULES)
 

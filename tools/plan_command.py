@@ -36,7 +36,7 @@ def _read_plan(path: Path) -> dict[str, object]:
 def plan(args: argparse.Namespace) -> int:
     """Print the plan (or its diff against ``--diff``); warnings and notes go to stderr."""
     result = runner.run_plan(args.stack, args.config)
-    warnings = result.warnings + stack_checks.warnings(args.stack, args.config)
+    warnings = result.warnings + stack_checks.warnings(args.stack, args.config, result.tasks)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     for warning in warnings:
@@ -74,7 +74,7 @@ def refresh_plans(args: argparse.Namespace) -> int:
         # YAML) is named beside every other failure rather than hiding them.
         try:
             result = runner.run_plan(stack)
-            warnings = result.warnings + stack_checks.warnings(stack)
+            warnings = result.warnings + stack_checks.warnings(stack, tasks=result.tasks)
         except GyrinxTasksError as exc:
             failures.append(f"stack {stack}: {exc}")
             continue

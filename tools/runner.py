@@ -49,13 +49,17 @@ def _document(outputs: dict[str, Any], resources: list[dict[str, Any]]) -> str:
 
 @dataclass
 class Plan:
-    """What one run of the program declared."""
+    """What one run of the program declared, with the settings and tasks it declared
+    them from (``__main__.py``'s ``settings`` and ``tasks``), so a tool that needs them
+    uses this run instead of loading and checking the registry again."""
 
     stack: str
     registrations: list[Registration]
     outputs: dict[str, Any]
     warnings: list[str]
     notes: tuple[str, ...] = ()
+    settings: Settings | None = None  # None for a program that reads none (the benchmark's floor)
+    tasks: tuple[Task, ...] = ()
 
     def resources(self) -> list[dict[str, Any]]:
         """``{"urn", "type", "name", "parent", "inputs"}`` for every resource, sorted by
@@ -143,9 +147,11 @@ def _execute(main: Path, stack: str, config: stack_config.StackConfig, preview: 
     code = compile(main.read_text(), str(main), "exec")
     roots: list[pulumi.Resource | None] = []
 
+    namespace: dict[str, Any] = {"__name__": "__main__", "__file__": str(main)}
+
     def run_main() -> None:
         roots.append(sdk_internals.root_resource())  # set in the event loop's context, not this one
-        exec(code, {"__name__": "__main__", "__file__": str(main)})  # noqa: S102 - the project's own entrypoint
+        exec(code, namespace)  # noqa: S102 - the project's own entrypoint
 
     sdk_internals.sync_await(sdk_internals.run_in_stack(run_main))
     declared = getattr(roots[0], "outputs", None)  # the Stack resource's exports
@@ -157,6 +163,8 @@ def _execute(main: Path, stack: str, config: stack_config.StackConfig, preview: 
         outputs=outputs,
         warnings=list(collected.messages),
         notes=config.notes,
+        settings=namespace.get("settings") if isinstance(namespace.get("settings"), Settings) else None,
+        tasks=tuple(namespace.get("tasks") or ()),
     )
 
 

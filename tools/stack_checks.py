@@ -108,9 +108,12 @@ def identities_of(configs: Mapping[str, stack_config.StackConfig]) -> list[Stack
     return [identity for name, config in configs.items() if (identity := stack_identity(name, config))]
 
 
-def warnings(stack: str, overrides: Sequence[str] = ()) -> list[str]:
-    """The checks across stacks that concern ``stack``'s plan (every stack file read once)."""
-    _, tasks = runner.load_stack(stack, overrides)
+def warnings(stack: str, overrides: Sequence[str] = (), tasks: Sequence[Task] | None = None) -> list[str]:
+    """The checks across stacks that concern ``stack``'s plan (every stack file read once).
+    ``tasks``: the plan's own (``runner.Plan.tasks``), so the registry is not loaded again."""
+    if tasks is None:
+        _, loaded = runner.load_stack(stack, overrides)
+        tasks = loaded
     configs = stack_config.merged_configs(stack, overrides)
     return [
         *unset_kill_switch_warnings(tasks, stack_config.flags_of(configs)),

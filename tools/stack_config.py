@@ -52,8 +52,9 @@ from typing import Any
 import pulumi
 
 from infra import inputs, settings
+from infra.errors import InputFileError
 from tools import go_yaml
-from tools.errors import ToolError
+from tools.errors import StackConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The committed review files, one offline plan per stack (./dev plans writes them).
@@ -88,10 +89,6 @@ _SECRET_STAND_INS: Mapping[str, Any] = {
 _NESTED_STAND_IN = "secret-invalid"
 
 
-class StackConfigError(ToolError):
-    """A stack or project file the CLI would refuse, or a malformed override."""
-
-
 def check_stack_name(stack: str) -> None:
     """Refuse a stack name the CLI refuses (pulumi/pulumi ``sdk/go/common/tokens/stack_name.go``,
     ``ParseStackName``: not empty, at most 100 characters, only ``[A-Za-z0-9_.-]``)."""
@@ -114,7 +111,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     unreadable, oversized, non-UTF-8 or malformed one is refused in one line."""
     try:
         text = inputs.read_text(path, path.name, MAX_STACK_FILE_BYTES)
-    except inputs.InputFileError as exc:
+    except InputFileError as exc:
         if exc.missing:
             raise StackConfigError(f"{path.name} not found in {path.parent}") from None
         raise StackConfigError(str(exc)) from None
@@ -450,7 +447,7 @@ def flags_of(configs: Mapping[str, StackConfig]) -> dict[str, dict[str, Any]]:
                 if key in config.secret_keys
                 else inputs.parse_json(config.values.get(key, "{}") or "{}", f"{stack} flags")
             )
-        except inputs.InputFileError:  # not an object: that stack's own plan refuses it
+        except InputFileError:  # not an object: that stack's own plan refuses it
             continue
         result[stack] = flags if isinstance(flags, dict) else {}
     return result

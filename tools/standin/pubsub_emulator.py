@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import naming
-from tools.errors import ToolError
+from tools.errors import EmulatorError
 
 # Pub/Sub v1 fields of a Topic and a Subscription that pulumi-gcp inputs carry with the
 # same name and shape (Topic and Subscription REST references); the ones translated
@@ -52,10 +52,6 @@ _SUBSCRIPTION_FIELDS = (
 _SUBSCRIPTION_IMMUTABLE = ("topic", "filter", "enableMessageOrdering")
 _HTTP_NOT_FOUND = 404
 TIMEOUT_SECONDS = 30
-
-
-class EmulatorError(ToolError):
-    """The emulator refused a call, or could not be reached; the message says which and why."""
 
 
 @dataclass(frozen=True)
