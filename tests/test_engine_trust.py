@@ -29,7 +29,7 @@ from infra.ownership import TASK_COMPONENT
 from tests.engine_support import Engine, registry_without
 from tests.test_workflows import deploy_stack_steps, runs, step_index
 from tools import runner, stack_config
-from tools.pulumi_cli import LOCAL_VARIABLE, PROGRAM_VARIABLE, REPO, Cli, ensure_cli
+from tools.pulumi_cli import LOCAL_VARIABLE, PROGRAM_VARIABLE, REPO, Cli, ensure_cli, prepare
 from tools.standin.gcp_provider import EMULATOR_VARIABLE, STATE_VARIABLE
 
 pytestmark = pytest.mark.engine
@@ -137,3 +137,17 @@ def test_the_flags_check_reads_the_flags_the_real_cli_prints(deployed: Engine) -
     filtered = subprocess.run(["jq", _flags_filter()], input=printed, capture_output=True, text=True, check=True)
     committed = yaml.safe_load((REPO / f"Pulumi.{STACK}.yaml").read_text())["config"]["gyrinx-tasks:flags"]
     assert json.loads(filtered.stdout) == {"flags": committed}
+
+
+def test_previews_skip_the_per_step_snapshot_and_updates_do_not(cli: Cli, tmp_path: Path, monkeypatch) -> None:
+    """A preview persists nothing, yet the file backend serialises the whole snapshot after
+    every step (pkg/backend/snapshot.go): previews set PULUMI_SKIP_CHECKPOINTS, here and in
+    the workflows; an update keeps its checkpoints, which is how state survives a crash."""
+    monkeypatch.setenv(LOCAL_VARIABLE, str(tmp_path / "local"))
+    assert prepare(["preview", "--stack", STACK]).env.get("PULUMI_SKIP_CHECKPOINTS") == "true"
+    assert "PULUMI_SKIP_CHECKPOINTS" not in prepare(["up", "--stack", STACK]).env
+    steps = deploy_stack_steps()
+    preview = steps[step_index(steps, lambda s: runs(s, "pulumi preview --stack"))]
+    assert preview["env"]["PULUMI_SKIP_CHECKPOINTS"] == "true"
+    up = steps[step_index(steps, lambda s: runs(s, "pulumi up --stack"))]
+    assert "PULUMI_SKIP_CHECKPOINTS" not in up.get("env", {})
