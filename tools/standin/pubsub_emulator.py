@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import naming
+from infra.ownership import KIND_OF, SUBSCRIPTION_TYPE
 from tools.errors import EmulatorError
 
 # Pub/Sub v1 fields of a Topic and a Subscription that pulumi-gcp inputs carry with the
@@ -48,8 +49,8 @@ _SUBSCRIPTION_FIELDS = (
     "expirationPolicy",
 )
 # Immutable: a change replaces the subscription (the engine's diff decides that); they
-# are sent on create and never in an update mask (Subscription.yaml: `immutable: true`).
-_SUBSCRIPTION_IMMUTABLE = ("topic", "filter", "enableMessageOrdering")
+# are sent on create and never in an update mask. One definition: the catalogue's.
+_SUBSCRIPTION_IMMUTABLE = KIND_OF[SUBSCRIPTION_TYPE].immutable
 _HTTP_NOT_FOUND = 404
 TIMEOUT_SECONDS = 30
 
