@@ -47,26 +47,6 @@ PROVIDER_ID = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # providers.UnknownID: a p
 # ---- the digest the CLI prints for a change between two offline plans ----------------------
 
 
-def _engine_urns(resources: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """Offline-plan URN -> the URN the engine gives the same resource (``generateURN``: the
-    parent's qualified type, or nothing under the root stack)."""
-    qualified: dict[str, str] = {}
-
-    def qualify(urn: str) -> str:
-        if urn not in qualified:
-            resource = resources[urn]
-            parent = resources.get(resource["parent"])
-            own = resource["type"]
-            qualified[urn] = own if parent is None else f"{qualify(parent['urn'])}${own}"
-        return qualified[urn]
-
-    out = {}
-    for urn, resource in resources.items():
-        stack_and_project = urn.split("::", 2)[:2]
-        out[urn] = "::".join([*stack_and_project, qualify(urn), resource["name"]])
-    return out
-
-
 def _root_urn(plan: Mapping[str, Any]) -> str:
     urns = {r["urn"] for r in plan["resources"]}
     roots = {r["parent"] for r in plan["resources"] if r["parent"] not in urns}
@@ -84,7 +64,6 @@ def preview_digest(
     """What ``pulumi preview --json`` prints for the change from plan ``old`` to plan ``new``."""
     before = {r["urn"]: r for r in old["resources"]}
     after = {r["urn"]: r for r in new["resources"]}
-    urns = _engine_urns(before) | _engine_urns(after)
     root = _root_urn(old)
     stack, project = root[len("urn:pulumi:") :].split("::")[:2]
     provider = f"urn:pulumi:{stack}::{project}::pulumi:providers:gcp::default_9_6_0::{PROVIDER_ID}"
@@ -93,21 +72,21 @@ def preview_digest(
     def state(resource: Mapping[str, Any], existing: bool) -> dict[str, Any]:
         custom = not plan_diff.is_component(resource["type"])
         parent = before.get(resource["parent"]) or after.get(resource["parent"])
-        result: dict[str, Any] = {"urn": urns[resource["urn"]], "custom": custom}
+        result: dict[str, Any] = {"urn": resource["urn"], "custom": custom}
         if custom and existing:
             result["id"] = f"{resource['name']}-id"
         result["type"] = resource["type"]
         if resource["inputs"]:
             result["inputs"] = resource["inputs"]
             result["outputs"] = resource["inputs"]
-        result["parent"] = urns[parent["urn"]] if parent else root
+        result["parent"] = parent["urn"] if parent else root
         if custom:
             result["provider"] = provider
         return result
 
     def step(op: str, urn: str, *, old_state: bool, new_state: bool, keys: tuple[str, ...] = ()) -> dict[str, Any]:
         resource = after.get(urn) or before[urn]
-        entry: dict[str, Any] = {"op": op, "urn": urns[urn]}
+        entry: dict[str, Any] = {"op": op, "urn": urn}
         if not plan_diff.is_component(resource["type"]):
             entry["provider"] = provider
         if old_state:

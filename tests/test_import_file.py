@@ -26,7 +26,6 @@ from tests.stack_plans import stack_plan
 from tools import import_file, plan_diff, runner, stack_config
 from tools.cli import main
 from tools.errors import ToolError
-from tools.mocks import Registration
 
 GCLOUD = Path(__file__).parent / "data" / "gcloud"
 FILES = {
@@ -251,16 +250,9 @@ def import_urns(document: dict[str, Any], stack: str) -> dict[str, str]:
     return {e["name"]: urn(e) for e in document["resources"]}
 
 
-def engine_urn(registration: Registration) -> str:
-    """The URN the engine gives a registration: it leaves the root stack's type out of a
-    child's qualified type (pulumi/pulumi pkg/resource/deploy/deployment.go, generateURN);
-    the SDK's mock monitor keeps it (pulumi/runtime/mocks.py, make_urn)."""
-    return registration.urn.replace("::pulumi:pulumi:Stack$", "::")
-
-
 def assert_urns_match(adoption: import_file.Adoption, plan: runner.Plan) -> None:
     urns = import_urns(adoption.document, plan.stack)
-    declared = {(r.type, r.name): engine_urn(r) for r in plan.registrations}
+    declared = {(r.type, r.name): r.urn for r in plan.registrations}  # the engine's URNs (tools/mocks.py)
     for entry in adoption.document["resources"]:
         assert urns[entry["name"]] == declared[entry["type"], entry.get("logicalName", entry["name"])], entry
 
